@@ -1,0 +1,70 @@
+"""Line-ending normalisation: every message is served with CRLF line endings.
+
+Maildir files written by other programs usually end lines with a bare LF.  RFC822.SIZE,
+POP3 LIST and the bytes RETR/FETCH send must all agree, so sizes are counted on the CRLF
+form and streams convert on the fly, carrying a trailing CR across chunk boundaries.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO
+
+CHUNK = 64 * 1024
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Return ``data`` with every bare LF turned into CRLF (existing CRLFs are kept)."""
+    if b"\n" not in data:
+        return data
+    if b"\r\n" not in data:
+        return data.replace(b"\n", b"\r\n")
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def crlf_size(data: bytes) -> int:
+    """Octets of :func:`to_crlf` of ``data`` without building it."""
+    return len(data) + data.count(b"\n") - data.count(b"\r\n")
+
+
+class CRLFReader(io.RawIOBase):
+    """A read-only stream of ``raw`` with bare LFs turned into CRLF."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._pending = b""
+        self._cr_carry = False  # the previous raw chunk ended in CR
+
+    def readable(self) -> bool:
+        return True
+
+    def _convert(self, chunk: bytes) -> bytes:
+        if self._cr_carry and chunk.startswith(b"\n"):
+            # the CR of this CRLF was already emitted with the previous chunk
+            out = b"\n" + to_crlf(chunk[1:]) if len(chunk) > 1 else b"\n"
+        else:
+            out = to_crlf(chunk)
+        self._cr_carry = chunk.endswith(b"\r")
+        return out
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            out = self._pending + self._convert(self._raw.read())
+            self._pending = b""
+            return out
+        while len(self._pending) < size:
+            chunk = self._raw.read(max(CHUNK, size))
+            if not chunk:
+                break
+            self._pending += self._convert(chunk)
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
