@@ -290,9 +290,7 @@ def check_files(cfg: Config) -> None:
                 with path.open("rb") as fh:
                     head = fh.read(64 * 1024)
             except OSError as e:
-                raise ConfigError(
-                    f"cannot read {path}: {e.strerror}", src, f"tls.{key}"
-                ) from None
+                raise ConfigError(f"cannot read {path}: {e.strerror}", src, f"tls.{key}") from None
             if b"-----BEGIN" not in head:
                 raise ConfigError(f"{path} is not a PEM file", src, f"tls.{key}")
     if not cfg.auth.passwd_file.parent.exists():

@@ -38,7 +38,9 @@ RECENT = "\\Recent"
 SYSTEM_FLAGS = frozenset({SEEN, ANSWERED, FLAGGED, DELETED, DRAFT})
 
 #: RFC 6154 roles a folder can have.
-SPECIAL_USES = frozenset({"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"})
+SPECIAL_USES = frozenset(
+    {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
+)
 
 
 class FlagMode(enum.Enum):

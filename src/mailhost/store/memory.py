@@ -441,4 +441,3 @@ class MemoryStore:
     def _notify(self, username: str, folder_id: str) -> None:
         for listener in list(self._listeners):
             listener(username, folder_id)
-
