@@ -1,0 +1,20 @@
+#!/bin/sh
+# Programs the test suite drives as real clients (curl, openssl, fetchmail, mbsync).
+# Installed from Debian packages when missing and when we may (root); tests that need
+# one that is still missing fail with the program's name.
+set -e
+need=""
+command -v curl >/dev/null 2>&1 || need="$need curl"
+command -v openssl >/dev/null 2>&1 || need="$need openssl"
+command -v fetchmail >/dev/null 2>&1 || need="$need fetchmail"
+command -v mbsync >/dev/null 2>&1 || need="$need isync"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing test clients:$need"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends $need >/dev/null
+else
+    echo "missing test clients:$need (install them, or run make test as root on Debian)" >&2
+    exit 1
+fi

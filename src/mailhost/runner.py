@@ -1,0 +1,83 @@
+"""Running the host in the foreground (``mailhost serve``, ``mailhost demo``)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import DeferredList
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
+
+from mailhost.config import Config
+from mailhost.service import MailHostService, build_service
+
+EX_OSERR = 71
+
+
+def start_logging(level: LogLevel = LogLevel.info) -> None:
+    """Log to stdout as twistd -n would."""
+    predicate = LogLevelFilterPredicate(defaultLogLevel=level)
+    globalLogBeginner.beginLoggingTo(
+        [FilteringLogObserver(textFileLogObserver(sys.stdout), [predicate])],
+        redirectStandardIO=False,
+    )
+
+
+def serve(
+    cfg: Config,
+    on_listening: Callable[[MailHostService], None] | None = None,
+    reactor: Any = None,
+) -> int:
+    """Start the host, run the reactor until a signal stops it; return an exit status."""
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    start_logging()
+    host = build_service(cfg, reactor)
+    status = {"code": 0}
+
+    def started() -> None:
+        host.startService()
+        d = DeferredList(
+            [lst.listening for lst in host.listeners], fireOnOneErrback=True, consumeErrors=True
+        )
+
+        def ok(_: object) -> None:
+            if on_listening is not None:
+                on_listening(host)
+
+        def failed(failure: Any) -> None:
+            err = (
+                failure.value.subFailure.value if hasattr(failure.value, "subFailure") else failure
+            )
+            print(f"mailhost: cannot listen: {err}", file=sys.stderr)
+            status["code"] = EX_OSERR
+            reactor.stop()
+
+        d.addCallbacks(ok, failed)
+
+    reactor.callWhenRunning(started)
+    reactor.addSystemEventTrigger("before", "shutdown", host.stopService)
+    _install_sighup(host, reactor)
+    reactor.run()
+    return status["code"]
+
+
+def _install_sighup(host: MailHostService, reactor: Any) -> None:
+    """SIGHUP re-reads the TLS certificate without dropping connections."""
+    try:
+        from mailhost.tls import install_sighup_reload
+    except ImportError:
+        return
+    tls = host.tls
+    if tls is not None and hasattr(signal, "SIGHUP"):
+        install_sighup_reload(tls, reactor)
