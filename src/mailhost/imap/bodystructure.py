@@ -1,0 +1,106 @@
+"""FETCH BODY and BODYSTRUCTURE (RFC 3501 §7.4.2, grammar in §9).
+
+Output follows Dovecot's ``imap-bodystructure.c`` so that clients moving over see the
+same structure:
+
+* type, subtype, parameter names and values, encodings and dispositions are sent in
+  the case the message uses (RFC 3501 compares them case-insensitively; lower-casing
+  values would break case-sensitive ones such as boundaries and file names);
+* the defaults the message does not state are written in lower case, as Dovecot
+  writes them: ``"text" "plain"`` for a missing Content-Type, ``"7bit"`` for a missing
+  Content-Transfer-Encoding, and a ``"charset" "us-ascii"`` parameter added to any
+  text/* part without one (RFC 2045 §5.2, RFC 2046 §4.1.2);
+* message/rfc822 is always written ``"message" "rfc822"``;
+* a multipart with no parts gets one empty text/plain part, since the grammar needs
+  at least one;
+* RFC 2231 parameters are sent in RFC 2231 form (continuations joined), for the client
+  to decode.
+
+Sizes are octets of the part's body only; line counts are its LF count.
+"""
+
+from __future__ import annotations
+
+from mailhost.imap import wire
+from mailhost.imap.envelope import envelope, imap_string
+from mailhost.mime.headers import Params, wire_bytes
+from mailhost.mime.structure import Part, complete
+
+_EMPTY_BODY = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)'
+_EMPTY_BODYSTRUCTURE = b'("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)'
+
+
+def bodystructure(part: Part, data: bytes, extensible: bool = True) -> bytes:
+    """The parenthesised ``body`` of ``part``: BODYSTRUCTURE, or BODY when not extensible.
+
+    A ``headers_only`` parse is completed first.
+    """
+    out: list[bytes] = []
+    _write(complete(part, data), data, extensible, out)
+    return b"".join(out)
+
+
+def _s(value: str) -> bytes:
+    return imap_string(wire_bytes(value))
+
+
+def _ns(value: str | None) -> bytes:
+    return b"NIL" if value is None else _s(value)
+
+
+def _params(params: Params, default_charset: bool = False) -> bytes:
+    items: list[bytes] = []
+    seen_charset = False
+    for name, value in params:
+        if name.lower() == "charset":
+            seen_charset = True
+        items.append(_s(name))
+        items.append(_s(value))
+    if default_charset and not seen_charset:
+        items.append(b'"charset" "us-ascii"')
+    if not items:
+        return b"NIL"
+    return wire.plist(items)
+
+
+def _common_ext(part: Part) -> bytes:
+    """``body-fld-dsp SP body-fld-lang SP body-fld-loc``."""
+    if part.disposition is None:
+        dsp = b"NIL"
+    else:
+        dsp = b"(" + _s(part.disposition) + b" " + _params(part.disposition_params) + b")"
+    lang = b"NIL" if not part.language else wire.plist([_s(x) for x in part.language])
+    return dsp + b" " + lang + b" " + _ns(part.location)
+
+
+def _write(part: Part, data: bytes, ext: bool, out: list[bytes]) -> None:
+    out.append(b"(")
+    if part.is_multipart:
+        if part.children:
+            for child in part.children:
+                _write(child, data, ext, out)
+        else:
+            out.append(_EMPTY_BODYSTRUCTURE if ext else _EMPTY_BODY)
+        out.append(b" " + _s(part.media_subtype))
+        if ext:
+            out.append(b" " + _params(part.params) + b" " + _common_ext(part))
+        out.append(b")")
+        return
+    if part.is_message:
+        out.append(b'"message" "rfc822"')
+    else:
+        out.append(_s(part.media_type) + b" " + _s(part.media_subtype))
+    out.append(b" " + _params(part.params, default_charset=part.is_text))
+    out.append(b" " + _ns(part.content_id) + b" " + _ns(part.description))
+    out.append(b" " + (_s(part.encoding) if part.encoding else b'"7bit"'))
+    out.append(b" %d" % part.body_size)
+    if part.is_text:
+        out.append(b" %d" % part.lines)
+    elif part.is_message:
+        inner = part.children[0]
+        out.append(b" " + envelope(inner, data) + b" ")
+        _write(inner, data, ext, out)
+        out.append(b" %d" % part.lines)
+    if ext:
+        out.append(b" " + _ns(part.md5) + b" " + _common_ext(part))
+    out.append(b")")

@@ -1,0 +1,318 @@
+"""A message's MIME tree by byte offset (RFC 2045, RFC 2046, RFC 5322).
+
+:func:`parse` never raises on bad input and never copies bodies: every :class:`Part`
+records where its header and body lie in the original octets, so IMAP body sections are
+exact slices.  Parsing is pure (same bytes, same tree), so a store may cache the result
+or anything derived from it.
+
+Rules where real mail is broken, mostly as Dovecot and Python's ``email`` decide:
+
+* no Content-Type, or one without a valid ``type/subtype``: text/plain (RFC 2045 §5.2),
+  but message/rfc822 inside multipart/digest (RFC 2046 §5.1.5);
+* the first of repeated Content-* fields wins;
+* a multipart without a ``boundary`` is treated as a single part of that type;
+* a multipart whose closing delimiter is missing ends where its body ends, and one with
+  no delimiter at all has no parts;
+* boundary lines must be exact (``--boundary``, optional ``--``, then only whitespace),
+  as RFC 2046 §5.1.1 defines them, so a boundary that prefixes another cannot confuse
+  the nesting;
+* nesting and the number of parts are bounded: beyond the limits a part is a leaf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailhost.mime.headers import (
+    HeaderField,
+    Params,
+    first_value,
+    param,
+    parse_disposition,
+    parse_media_type,
+    scan_header,
+    skip_cfws,
+    text,
+    token,
+    unfold,
+)
+
+#: Deepest nesting of multipart and message/rfc822 parts that is parsed.
+MAX_DEPTH = 64
+#: Most parts parsed in one message.
+MAX_PARTS = 10_000
+
+
+@dataclass(slots=True, eq=False)
+class Part:
+    """One MIME entity: a whole message, a part of a multipart, or an encapsulated message.
+
+    Offsets index the octets given to :func:`parse`.  ``start:header_end`` is the header
+    block including its terminating empty line; ``body_start:body_end`` the body
+    (``body_start == header_end``).  For a part of a multipart, ``body_end`` excludes the
+    line break before the next delimiter, which RFC 2046 §5.1.1 assigns to the delimiter.
+    """
+
+    start: int
+    header_end: int
+    body_end: int
+    fields: list[HeaderField]
+    #: Media type and subtype as sent (case kept); see :attr:`type` for comparisons.
+    media_type: str = "text"
+    media_subtype: str = "plain"
+    #: Content-Type parameters in IMAP form (RFC 2231 continuations joined), case kept.
+    params: Params = field(default_factory=list)
+    #: True when the part had a valid Content-Type field.
+    explicit_type: bool = False
+    encoding: str | None = None
+    content_id: str | None = None
+    description: str | None = None
+    md5: str | None = None
+    disposition: str | None = None
+    disposition_params: Params = field(default_factory=list)
+    language: list[str] | None = None
+    location: str | None = None
+    #: Parts of a multipart; for message/rfc822 the encapsulated message as one child.
+    children: list[Part] = field(default_factory=list)
+    #: Line breaks (LF) in the body; IMAP reports this for text/* and message/rfc822.
+    lines: int = 0
+    #: False when parsed with ``headers_only``: children were not looked for.
+    complete: bool = True
+
+    @property
+    def body_start(self) -> int:
+        return self.header_end
+
+    @property
+    def end(self) -> int:
+        return self.body_end
+
+    @property
+    def body_size(self) -> int:
+        return self.body_end - self.header_end
+
+    @property
+    def type(self) -> str:
+        """Lower-case media type, for comparisons."""
+        return self.media_type.lower()
+
+    @property
+    def subtype(self) -> str:
+        return self.media_subtype.lower()
+
+    @property
+    def is_multipart(self) -> bool:
+        """True when this part was parsed as a multipart (it has a boundary)."""
+        return self.type == "multipart" and self.boundary is not None
+
+    @property
+    def is_message(self) -> bool:
+        """True for message/rfc822: one child, the encapsulated message."""
+        return self.type == "message" and self.subtype == "rfc822"
+
+    @property
+    def is_text(self) -> bool:
+        return self.type == "text"
+
+    @property
+    def boundary(self) -> str | None:
+        value = param(self.params, "boundary")
+        return value or None
+
+    @property
+    def charset(self) -> str | None:
+        return param(self.params, "charset")
+
+    @property
+    def headers(self) -> list[tuple[str, bytes]]:
+        """``(name, raw value)`` of every header field, in order, duplicates kept."""
+        return [(f.name, f.value) for f in self.fields]
+
+    def header(self, name: str) -> bytes | None:
+        """Raw value of the first field called ``name`` (case-insensitive)."""
+        return first_value(self.fields, name)
+
+    def walk(self) -> list[Part]:
+        """This part and every part below it, depth first."""
+        out: list[Part] = [self]
+        for child in self.children:
+            out.extend(child.walk())
+        return out
+
+
+class _Budget:
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts = 0
+
+
+def parse(data: bytes, headers_only: bool = False) -> Part:
+    """The MIME tree of a whole message.  Never raises for any input octets.
+
+    ``headers_only`` reads the top-level header alone (enough for ENVELOPE, HEADER
+    sections and header SEARCH); the result has ``complete == False`` and no children.
+    """
+    data = bytes(data)
+    if headers_only:
+        part = _entity(data, 0, len(data), "text", "plain")
+        part.complete = False
+        return part
+    return _parse_entity(data, 0, len(data), 0, _Budget(), ("text", "plain"))
+
+
+def complete(part: Part, data: bytes) -> Part:
+    """``part`` itself, or the full parse when ``part`` is a ``headers_only`` top level."""
+    if part.complete or part.start != 0:
+        return part
+    return parse(data)
+
+
+def _entity(data: bytes, start: int, end: int, dtype: str, dsub: str) -> Part:
+    fields, header_end = scan_header(data, start, end)
+    part = Part(start, header_end, end, fields, media_type=dtype, media_subtype=dsub)
+    _apply_content_fields(part)
+    return part
+
+
+def _apply_content_fields(part: Part) -> None:
+    """Fill the Content-* attributes from the first field of each name (as Dovecot does)."""
+    seen: set[str] = set()
+    for f in part.fields:
+        lname = f.name.lower()
+        if not lname.startswith("content-") or lname in seen:
+            continue
+        seen.add(lname)
+        value = text(unfold(f.value))
+        if lname == "content-type":
+            media = parse_media_type(value)
+            if media is not None:
+                part.media_type, part.media_subtype, part.params = media
+                part.explicit_type = True
+            else:
+                part.media_type, part.media_subtype = "text", "plain"
+        elif lname == "content-transfer-encoding":
+            # RFC 2045 §6.1: a single token; anything else is ignored (then 7bit).
+            i = skip_cfws(value, 0)
+            enc, i = token(value, i)
+            if enc and skip_cfws(value, i) == len(value):
+                part.encoding = enc
+        elif lname == "content-disposition":
+            disp = parse_disposition(value)
+            if disp is not None:
+                part.disposition, part.disposition_params = disp
+        elif lname == "content-id":
+            part.content_id = value
+        elif lname == "content-description":
+            part.description = value
+        elif lname == "content-md5":
+            part.md5 = value
+        elif lname == "content-location":
+            part.location = value
+        elif lname == "content-language":
+            part.language = _languages(value) or None
+
+
+def _languages(value: str) -> list[str]:
+    """RFC 3282 language tags of a Content-Language value."""
+    out: list[str] = []
+    i, n = 0, len(value)
+    while i < n:
+        i = skip_cfws(value, i)
+        tag, j = token(value, i)
+        if tag:
+            out.append(tag)
+        j = skip_cfws(value, j)
+        nxt = value.find(",", j)
+        if nxt < 0:
+            break
+        i = nxt + 1
+    return out
+
+
+def _parse_entity(
+    data: bytes, start: int, end: int, depth: int, budget: _Budget, default: tuple[str, str]
+) -> Part:
+    budget.parts += 1
+    part = _entity(data, start, end, *default)
+    if depth >= MAX_DEPTH or budget.parts >= MAX_PARTS:
+        # Too deep or too many: a leaf, except that message/rfc822 still gets its
+        # header so that ENVELOPE can be answered.
+        part.lines = data.count(b"\n", part.header_end, end)
+        if part.is_message:
+            child = _entity(data, part.header_end, end, "text", "plain")
+            child.complete = False
+            part.children.append(child)
+        return part
+    if part.is_multipart:
+        boundary = part.boundary
+        assert boundary is not None
+        child_default = ("message", "rfc822") if part.subtype == "digest" else ("text", "plain")
+        for cstart, cend in _split_multipart(data, part.header_end, end, boundary):
+            if budget.parts >= MAX_PARTS:
+                break
+            part.children.append(
+                _parse_entity(data, cstart, cend, depth + 1, budget, child_default)
+            )
+    elif part.is_message:
+        part.children.append(
+            _parse_entity(data, part.header_end, end, depth + 1, budget, ("text", "plain"))
+        )
+    if part.is_text or part.is_message:
+        part.lines = data.count(b"\n", part.header_end, end)
+    return part
+
+
+def _split_multipart(data: bytes, start: int, end: int, boundary: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each body part between the delimiter lines (RFC 2046 §5.1.1)."""
+    delim = boundary.encode("utf-8", "surrogateescape")
+    delim = b"--" + delim
+    # (line start, offset after the line) of each delimiter line, and whether it closes.
+    lines: list[tuple[int, int]] = []
+    closed = False
+    i = data.find(delim, start, end)
+    while i >= 0:
+        if i == start or data[i - 1] == 0x0A:
+            after = _delimiter_end(data, i + len(delim), end)
+            if after is not None:
+                line_end, closing = after
+                lines.append((i, line_end))
+                if closing:
+                    closed = True
+                    break
+                i = data.find(delim, line_end, end)
+                continue
+        i = data.find(delim, i + 1, end)
+    spans: list[tuple[int, int]] = []
+    for k in range(len(lines) - 1):
+        pstart = lines[k][1]
+        spans.append((pstart, _before_line_break(data, lines[k + 1][0], pstart)))
+    if lines and not closed:
+        spans.append((lines[-1][1], end))
+    return spans
+
+
+def _delimiter_end(data: bytes, j: int, end: int) -> tuple[int, bool] | None:
+    """If a delimiter line continues validly at ``j``: (offset after the line, closing)."""
+    closing = data.startswith(b"--", j) and j + 2 <= end
+    for close in (True, False) if closing else (False,):
+        k = j + 2 if close else j
+        while k < end and data[k] in (0x20, 0x09):
+            k += 1
+        if k >= end:
+            return end, close
+        if data[k] == 0x0A:
+            return k + 1, close
+        if data[k] == 0x0D and (k + 1 == end or data[k + 1] == 0x0A):
+            return min(k + 2, end), close
+    return None
+
+
+def _before_line_break(data: bytes, line_start: int, floor: int) -> int:
+    """Offset of the CRLF (or LF) that ends the line before ``line_start``, not below ``floor``."""
+    pos = line_start
+    if pos > floor and data[pos - 1] == 0x0A:
+        pos -= 1
+        if pos > floor and data[pos - 1] == 0x0D:
+            pos -= 1
+    return pos
