@@ -1,0 +1,103 @@
+"""The ``twisted.cred`` checker of the host and the credentials it accepts.
+
+The stock servers hand a checker nothing but user name and password; mailhost's
+credentials also carry the :class:`~mailhost.auth.api.LoginContext` of the connection
+(protocol, client address, TLS), the time of the attempt and whether password+code is
+open for the user, so the checker can scope app passwords and device grants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twisted.cred.checkers import ICredentialsChecker
+from twisted.cred.credentials import IUsernamePassword
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import Attribute, implementer
+
+from mailhost.auth.api import LoginContext
+from mailhost.auth.passwd import PasswdError
+from mailhost.auth.state import StateError
+from mailhost.auth.verifier import CheckResult, Verifier
+from mailhost.blocking import Blocking
+from mailhost.errors import TemporaryFailure
+
+
+class IContextCredentials(IUsernamePassword):
+    """A user name and secret presented on one connection."""
+
+    context = Attribute("The LoginContext of the connection.")
+    time = Attribute("When the attempt was made (reactor seconds).")
+    code_allowed = Attribute("Whether password+code logins are open for this user now.")
+
+
+@implementer(IContextCredentials)
+@dataclass
+class ContextCredentials:
+    username: str
+    password: str
+    context: LoginContext
+    time: float
+    code_allowed: bool = True
+    #: Set by the checker: how the check went (for throttling, logging and notices).
+    result: CheckResult | None = None
+
+    def checkPassword(self, password: str) -> bool:  # IUsernamePassword
+        raise NotImplementedError("checked by MailChecker, which may need more than a compare")
+
+
+class AvatarId(str):
+    """The avatar id the checker returns: the user name plus how the login was proved."""
+
+    result: CheckResult
+
+    def __new__(cls, result: CheckResult) -> AvatarId:
+        self = super().__new__(cls, result.user)
+        self.result = result
+        return self
+
+
+class CheckFailed(UnauthorizedLogin):
+    """UnauthorizedLogin that keeps the check's details for throttling and logging."""
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__()
+        self.result = result
+
+
+@implementer(ICredentialsChecker)
+class MailChecker:
+    """Runs :meth:`Verifier.check` in the thread pool (never on the reactor)."""
+
+    credentialInterfaces = (IContextCredentials,)
+    log = Logger()
+
+    def __init__(self, verifier: Verifier, blocking: Blocking) -> None:
+        self.verifier = verifier
+        self.blocking = blocking
+
+    def requestAvatarId(self, credentials: ContextCredentials) -> Deferred[AvatarId]:
+        d = self.blocking.run(
+            self.verifier.check,
+            credentials.username,
+            credentials.password,
+            credentials.context,
+            credentials.time,
+            credentials.code_allowed,
+        )
+
+        def done(result: CheckResult) -> AvatarId:
+            credentials.result = result
+            if not result.ok:
+                raise CheckFailed(result)
+            return AvatarId(result)
+
+        def trouble(f: Failure) -> Failure:
+            f.trap(PasswdError, StateError)  # type: ignore[no-untyped-call]
+            self.log.error("cannot check login: {error}", error=f.value)
+            return Failure(TemporaryFailure(str(f.value)))  # type: ignore[no-untyped-call]
+
+        return d.addCallbacks(done, trouble)
