@@ -54,6 +54,12 @@ class ConfigValueError(ValueError):
         super().__init__(message)
 
 
+def _tls() -> Any:
+    import mailhost.tls
+
+    return mailhost.tls
+
+
 def _default_hostname() -> str:
     return socket.getfqdn() or "localhost"
 
@@ -86,6 +92,13 @@ class TLSConfig:
     self_signed: bool = False
     #: Oldest TLS version accepted: "1.2" or "1.3".
     min_version: Literal["1.2", "1.3"] = "1.2"
+    #: More certificates chosen by the name the client asks for (SNI):
+    #: ``{ "mail.example.org" = ["fullchain.pem", "privkey.pem"] }``.
+    sni: dict[str, tuple[Path, ...]] = field(
+        default_factory=dict, metadata={"check": lambda v: _tls().check_sni(v)}
+    )
+    #: OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's defaults).
+    ciphers: str = field(default_factory=lambda: _tls().MODERN_CIPHERS)
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,8 @@ def build_service(
         from mailhost.auth import build_authenticator
 
         authenticator = build_authenticator(config, store, blocking, reactor)
+        for warning in authenticator.warnings():
+            log.warn("{warning}", warning=warning)
 
     host = MailHostService(config=config, store=store, changes=changes, authenticator=authenticator)
     ThreadPoolService(pool).setServiceParent(host)

@@ -41,6 +41,13 @@ self_signed = true
 [auth]
 passwd_file = "passwd"
 allow_plaintext_auth = "{plaintext}"
+# cheap hashes and no failure delays: tests log in often and fail on purpose
+argon2_time_cost = 1
+argon2_memory_kib = 64
+argon2_parallelism = 1
+fail_delay = 0.0
+fail_delay_max = 0.0
+trusted_networks = ["127.0.0.0/8", "::1/128"]
 
 [store]
 maildir = "mail/%u"
@@ -82,12 +89,14 @@ class MailHost:
         self.service: MailHostService | None = None
 
     def _add_users(self) -> None:
+        from mailhost.auth.fromconfig import argon2_params
         from mailhost.auth.passwd import PasswdFile, hash_password
 
         users = PasswdFile(self.config.auth.passwd_file)
+        params = argon2_params(self.config.auth)
         for name, password in self.users.items():
             if users.get(name) is None:
-                users.add(name, hash_password(password))
+                users.add(name, hash_password(password, params))
 
     # -- lifecycle ---------------------------------------------------------------------
 
