@@ -82,6 +82,8 @@ def render_example() -> str:
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         if doc.startswith(cls.__name__ + "("):
             doc = ""  # the signature dataclasses write when a class has no docstring
+        doc = re.sub(r"^``\[\w+\]``:\s*", "", doc)
+        doc = doc[:1].upper() + doc[1:]
         comments = field_comments(cls)
         out.append(f"[{name}]")
         if doc:
@@ -107,3 +109,26 @@ def render_reference() -> str:
             out.append(f"| `{f.name}` | `{toml_value(value)}` | {text} |")
         out.append("")
     return "\n".join(out)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+BEGIN = "<!-- BEGIN GENERATED: python -m mailhost.config_doc -->"
+END = "<!-- END GENERATED -->"
+
+
+def updated_reference(text: str) -> str:
+    """``text`` (docs/configuration.md) with its generated part replaced."""
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    return f"{head}{BEGIN}\n{render_reference()}{END}{tail}"
+
+
+def main() -> None:
+    """Rewrite etc/mailhost.toml and the tables in docs/configuration.md."""
+    (ROOT / "etc" / "mailhost.toml").write_text(render_example(), encoding="utf-8")
+    doc = ROOT / "docs" / "configuration.md"
+    doc.write_text(updated_reference(doc.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

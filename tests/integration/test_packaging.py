@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).parents[2]
+TWISTD = "import sys; from twisted.scripts.twistd import run; sys.argv[0] = 'twistd'; run()"
 
 
 def free_port() -> int:
@@ -45,30 +46,22 @@ def test_wheel_ships_the_twistd_plugin_and_twistd_serves(tmp_path: Path) -> None
     assert "twisted/__init__.py" not in names and "twisted/plugins/__init__.py" not in names
     assert not any(n.endswith("dropin.cache") for n in names)
 
-    # A fresh venv that sees the already installed dependencies but not our source tree.
+    # A fresh venv with the wheel installed by its own pip; it then borrows the already
+    # installed dependencies (not our source tree) through a .pth file.
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    site = next(venv.glob("lib/python*/site-packages"))
-    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    python = str(venv / "bin" / "python")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--no-deps",
-            "-q",
-            "--prefix",
-            str(venv),
-            str(wheel),
-        ],
+        [python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
         check=True,
         timeout=300,
         capture_output=True,
     )
+    site = next(venv.glob("lib/python*/site-packages"))
+    (site / "zz-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     probe = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import mailhost, sys; print(mailhost.__file__)"],
+        [python, "-c", "import mailhost; print(mailhost.__file__)"],
         capture_output=True,
         text=True,
         env=env,
@@ -96,21 +89,15 @@ starttls = false
 """
     )
     (tmp_path / "passwd").write_text("")
-    twistd = [str(venv / "bin" / "python"), "-m", "twisted", "--help"]
-    listing = subprocess.run(twistd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    # the venv borrows Twisted through deps.pth, so it has no twistd script of its own
+    # the venv borrows Twisted through the .pth file, so it has no twistd script of its own
+    twistd = [python, "-c", TWISTD]
+    listing = subprocess.run(
+        [*twistd, "--help"], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert "mailhost" in listing.stdout, listing.stdout + listing.stderr
     proc = subprocess.Popen(
-        [
-            str(venv / "bin" / "python"),
-            "-m",
-            "twisted",
-            "--nodaemon",
-            "--pidfile=",
-            "--logfile=-",
-            "mailhost",
-            "--config",
-            str(cfg),
-        ],
+        [*twistd, "--nodaemon", "--pidfile=", "--logfile=-", "mailhost", "--config", str(cfg)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,

@@ -7,9 +7,9 @@ import poplib
 import re
 from pathlib import Path
 
-from mailhost.testing import MailHost
+from integration_support import USERS, message
 
-from .conftest import USERS, message
+from mailhost.testing import MailHost
 
 
 def pop3_login(host: MailHost) -> poplib.POP3:
