@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from mailhost.store.api import SPECIAL_USES
@@ -37,6 +38,20 @@ class StoreConfig:
     #: Seconds between rescans of folders watched for changes by other programs (the
     #: safety net under inotify).
     rescan_interval: float = 30.0
+    #: Watch open folders with inotify (Linux) so changes by other programs (an MDA, a
+    #: script) reach IMAP sessions at once; without it only the rescan finds them.
+    inotify: bool = True
+
+    @property
+    def mail_dir(self) -> Path:
+        """The fixed leading part of ``maildir`` (``mail`` for ``mail/%u``): the directory
+        holding every user's mail, relative to ``server.data_dir`` unless absolute."""
+        fixed = []
+        for part in Path(self.maildir).parts:
+            if "%" in part:
+                break
+            fixed.append(part)
+        return Path(*fixed) if fixed else Path()
 
     def __post_init__(self) -> None:
         from mailhost.config import ConfigValueError

@@ -27,6 +27,18 @@ def crlf_size(data: bytes) -> int:
     return len(data) + data.count(b"\n") - data.count(b"\r\n")
 
 
+def crlf_size_of(stream: BinaryIO) -> int:
+    """:func:`crlf_size` of everything ``stream`` yields, read in bounded chunks."""
+    total = 0
+    prev_cr = False
+    while chunk := stream.read(CHUNK):
+        total += len(chunk) + chunk.count(b"\n") - chunk.count(b"\r\n")
+        if prev_cr and chunk.startswith(b"\n"):
+            total -= 1  # a CRLF split across two chunks was counted as a bare LF
+        prev_cr = chunk.endswith(b"\r")
+    return total
+
+
 class CRLFReader(io.RawIOBase):
     """A read-only stream of ``raw`` with bare LFs turned into CRLF."""
 

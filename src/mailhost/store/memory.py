@@ -22,12 +22,14 @@ from mailhost.errors import (
     LeaseLost,
     MailboxInUse,
     MessageGone,
+    MessageTooBig,
     NoSuchFolder,
     OverQuota,
 )
 from mailhost.store.api import (
     INBOX,
     SEEN,
+    SYSTEM_FLAGS,
     Change,
     ChangeKind,
     ChangeListener,
@@ -42,6 +44,21 @@ from mailhost.store.crlf import to_crlf
 from mailhost.store.names import validate_folder_name
 
 _uidvalidity_counter = itertools.count(int(time.time()))
+
+
+def _clean_flags(flags: Iterable[str]) -> frozenset[str]:
+    """System flags (any case) and keywords; ``\\Recent`` and unknown backslash flags are
+    not stored (RFC 3501 §2.3.2)."""
+    canonical = {f.lower(): f for f in SYSTEM_FLAGS}
+    out = set()
+    for flag in flags:
+        if flag.startswith("\\"):
+            known = canonical.get(flag.lower())
+            if known is not None:
+                out.add(known)
+        elif flag:
+            out.add(flag)
+    return frozenset(out)
 
 
 @dataclass
@@ -149,7 +166,6 @@ class MemoryFolder:
         return io.BytesIO(self.read_message(uid))
 
     def _add(self, d: _FolderData, data: bytes, flags: frozenset[str], date: float) -> MessageInfo:
-        self._account._check_quota(len(data))
         d.highestmodseq += 1
         info = MessageInfo(d.uidnext, flags, len(data), date, d.highestmodseq)
         d.messages[info.uid] = _Message(info, data, d.highestmodseq)
@@ -170,7 +186,12 @@ class MemoryFolder:
                 if known is not None:
                     return known.info
             date = time.time() if internaldate is None else internaldate
-            info = self._add(d, to_crlf(data), frozenset(flags), date)
+            data = to_crlf(data)
+            limit = self._account._store._max_message_size
+            if limit is not None and len(data) > limit:
+                raise MessageTooBig(f"{len(data)} octets is over the limit of {limit}")
+            self._account._check_quota(len(data))
+            info = self._add(d, data, _clean_flags(flags), date)
             if idempotency_key is not None:
                 d.idempotency[idempotency_key] = info.uid
         self._account._notify(d.folder_id)
@@ -179,7 +200,7 @@ class MemoryFolder:
     def set_flags(
         self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode
     ) -> list[MessageInfo]:
-        flagset = frozenset(flags)
+        flagset = _clean_flags(flags)
         changed: list[MessageInfo] = []
         with self._account._lock:
             d = self._alive()
@@ -206,6 +227,9 @@ class MemoryFolder:
         return changed
 
     def copy_to(self, uids: Iterable[int], dest: object) -> list[tuple[int, int]]:
+        return self._copy(uids, dest, count_quota=True)
+
+    def _copy(self, uids: Iterable[int], dest: object, count_quota: bool) -> list[tuple[int, int]]:
         if not isinstance(dest, MemoryFolder):
             raise TypeError("copy between different stores")
         pairs: list[tuple[int, int]] = []
@@ -213,7 +237,8 @@ class MemoryFolder:
             src = self._alive()
             dst = dest._alive()
             msgs = [src.messages[u] for u in sorted(set(uids)) if u in src.messages]
-            self._account._check_quota(sum(m.info.size for m in msgs))
+            if count_quota or dest._account is not self._account:
+                dest._account._check_quota(sum(m.info.size for m in msgs))
             for m in msgs:
                 info = self._add(dst, m.data, m.info.flags, m.info.internaldate)
                 pairs.append((m.info.uid, info.uid))
@@ -222,7 +247,8 @@ class MemoryFolder:
         return pairs
 
     def move_to(self, uids: Iterable[int], dest: object) -> list[tuple[int, int]]:
-        pairs = self.copy_to(uids, dest)
+        # a move within the account uses no more space, so it is not held to the quota
+        pairs = self._copy(uids, dest, count_quota=False)
         self.expunge([src for src, _ in pairs])
         return pairs
 
@@ -416,9 +442,11 @@ class MemoryStore:
         self,
         special_folders: dict[str, str] | None = None,
         quota_bytes: int | None = None,
+        max_message_size: int | None = None,
     ) -> None:
         self._special = dict(special_folders or {})
         self._quota = quota_bytes
+        self._max_message_size = max_message_size
         self._accounts: dict[str, MemoryAccount] = {}
         self._lock = threading.Lock()
         self._listeners: list[ChangeListener] = []

@@ -1,0 +1,123 @@
+"""Maildir store benchmark: open and list big folders of foreign files.
+
+Builds folders the way a test harness or an MDA would (small files with LF line endings,
+no sizes in the names, half of them seen in ``cur/``), then times:
+
+* cold open: first sight, no index (every file is read once to learn its CRLF size);
+* warm open: a new store object on the indexed folder (another process starting);
+* list: ``list_messages()`` (UID, FLAGS, SIZE) on the open folder;
+* status: ``status()`` on the open folder (sync check + counters);
+* append: milliseconds per ``append()`` of a small message into the big folder (fsync on);
+* list+rescan: ``list_messages()`` right after those appends (directory listed again).
+
+Usage: ``python bench/store_bench.py [--sizes 10000,100000] [--dir /tmp/x]``.
+Not a test: it prints a table and the ratios between sizes (linear cost means the ratio
+of times is close to the ratio of sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from mailhost.store.api import INBOX
+from mailhost.store.maildir import MaildirStore
+
+BODY = (
+    "From: sender{n}@example.org\nTo: user@example.org\nSubject: message {n}\n"
+    "Message-ID: <{n}@example.org>\n\nHello {n},\nthis is a short test message.\n"
+)
+
+
+APPENDS = 200
+
+
+def build(root: Path, count: int) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    start = 1_700_000_000
+    for n in range(count):
+        name = f"{start + n}.M{n}P1.bench"
+        data = BODY.format(n=n).encode()
+        path = root / "cur" / f"{name}:2,S" if n % 2 else root / "new" / name
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def timed(fn):  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def run(base: Path, count: int) -> dict[str, float]:
+    user = f"u{count}"
+    root = base / user
+    build(root, count)
+    os.sync()
+    template = base / "%u"
+
+    def open_folder():  # type: ignore[no-untyped-def]
+        return MaildirStore(template, fsync=True).account(user).folder(INBOX)
+
+    cold, box = timed(open_folder)
+    assert box.status().messages == count
+    # a later start: the directory has settled, the index is trusted as it is
+    old = time.time_ns() - 10_000_000_000
+    for sub in ("new", "cur"):
+        os.utime(root / sub, ns=(old, old))
+    box.status()
+    warm, box2 = timed(open_folder)
+    listing_t, listing = timed(box2.list_messages)
+    assert len(listing) == count
+    assert sum(1 for m in listing if "\\Seen" in m.flags) == count // 2
+    status_t, _ = timed(box2.status)
+    data = BODY.format(n="appended").encode()
+    append_t, _ = timed(lambda: [box2.append(data) for _ in range(APPENDS)])
+    relist_t, again = timed(box2.list_messages)
+    assert len(again) == count + APPENDS
+    return {
+        "cold open": cold,
+        "warm open": warm,
+        "list": listing_t,
+        "status": status_t,
+        "append (ms)": append_t / APPENDS * 1000,
+        "list+rescan": relist_t,
+    }
+
+
+def _cell(column: str, value: float) -> str:
+    return f"{value:>10.2f}ms" if "(ms)" in column else f"{value:>11.3f}s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--dir", default=None, help="work directory (default: a temp dir)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="store-bench-"))
+    try:
+        results = {n: run(base, n) for n in sizes}
+    finally:
+        if not args.dir:
+            shutil.rmtree(base, ignore_errors=True)
+    with open("/proc/loadavg") as f:
+        load = f.read().strip()
+    cols = list(next(iter(results.values())))
+    print(f"loadavg: {load}")
+    print(f"{'messages':>10} " + " ".join(f"{c:>12}" for c in cols))
+    for n, row in results.items():
+        print(f"{n:>10} " + " ".join(_cell(c, row[c]) for c in cols))
+    if len(sizes) > 1:
+        small, big = sizes[0], sizes[-1]
+        ratios = " ".join(f"{results[big][c] / results[small][c]:>11.1f}x" for c in cols)
+        print(f"{f'{big}/{small}':>10} {ratios}   (size ratio {big / small:.0f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1004 @@
+"""One folder's state, kept in step with its directory, uidlist and index.
+
+:class:`FolderState` is shared by every handle on one folder directory in this store
+object.  Every operation takes the folder lock (thread + ``flock``), brings the in-memory
+state up to date with what other processes wrote (the index journal's tail, the uidlist's
+tail, ``dovecot-keywords``, and a ``listdir`` of ``new/`` and ``cur/`` when their mtimes
+say something changed) and only then changes anything.
+
+Crash safety rests on three facts: a message file is complete before it is renamed into
+``new/`` or ``cur/``; a UID is recorded (uidlist, then index) only after its file is in
+place; a file that is on disk but not recorded, or recorded but not on disk, is taken
+as appended or expunged by the next sync.  So a kill at any point leaves each message
+readable exactly once, under one UID.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import errno
+import os
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from mailhost.errors import NoSuchFolder
+from mailhost.store.api import (
+    SEEN,
+    SYSTEM_FLAGS,
+    Change,
+    ChangeKind,
+    ChangeSet,
+    FlagMode,
+    FolderStatus,
+    MessageInfo,
+)
+from mailhost.store.crlf import crlf_size_of
+from mailhost.store.maildir import index as ix
+from mailhost.store.maildir import uidlist as ul
+from mailhost.store.maildir.filename import (
+    base_of,
+    cur_name,
+    format_info,
+    natural_key,
+    new_base,
+    parse_info,
+    sizes_of,
+    split_name,
+)
+from mailhost.store.maildir.fsio import (
+    append_lines,
+    atomic_write,
+    complete_lines,
+    fsync_dir,
+    read_from,
+)
+from mailhost.store.maildir.keywords import KeywordMap, format_keywords, parse_keywords
+from mailhost.store.maildir.locks import FileLock
+
+UIDLIST = "dovecot-uidlist"
+KEYWORDS = "dovecot-keywords"
+LOCK_FILE = "mailhost.lock"
+#: A directory mtime this close to the time of our scan may hide a later change made in
+#: the same timestamp tick; such a directory is listed again at the next sync.
+SETTLE_NS = 2_000_000_000
+#: Files in ``tmp/`` older than this were left by a writer that died (maildir(5)).
+TMP_MAX_AGE = 36 * 3600
+
+_uidvalidity_lock = threading.Lock()
+_last_uidvalidity = 0
+
+
+def next_uidvalidity() -> int:
+    """Seconds since the epoch, but never the same value twice in this process."""
+    global _last_uidvalidity
+    with _uidvalidity_lock:
+        _last_uidvalidity = max(int(time.time()), _last_uidvalidity + 1)
+        return _last_uidvalidity
+
+
+def _restart_modseq() -> int:
+    """First MODSEQ of an index rebuilt over existing mail: milliseconds since the epoch,
+    above any MODSEQ a previous index (or Dovecot) can have handed to a client."""
+    return time.time_ns() // 1_000_000
+
+
+def _measure(path: str, vsize: int | None = None) -> tuple[int, int] | None:
+    """``(mtime ns, CRLF size)`` of a message file (read only when ``vsize`` is unknown),
+    or None if it is gone."""
+    try:
+        if vsize is not None:
+            return os.stat(path).st_mtime_ns, vsize
+        with open(path, "rb") as f:
+            return os.fstat(f.fileno()).st_mtime_ns, crlf_size_of(f)
+    except FileNotFoundError:
+        return None
+
+
+def _cut_torn_tail(path: Path, size: int, end: int) -> None:
+    """Drop a partial last line left by a writer that was killed (folder lock held, so
+    no writer is active)."""
+    if size > end:
+        os.truncate(path, end)
+
+
+class Msg:
+    __slots__ = ("cmodseq", "info", "modseq", "mtime_ns", "name", "uid", "vsize")
+
+    def __init__(
+        self, uid: int, modseq: int, cmodseq: int, vsize: int, mtime_ns: int, name: str
+    ) -> None:
+        self.uid = uid
+        self.modseq = modseq
+        self.cmodseq = cmodseq
+        self.vsize = vsize
+        self.mtime_ns = mtime_ns
+        self.name = name
+        #: the MessageInfo last built for it (None after a change)
+        self.info: MessageInfo | None = None
+
+
+class FolderState:
+    """In-memory view of one Maildir folder plus the code that keeps it true."""
+
+    def __init__(self, path: Path, label: str, fsync: bool) -> None:
+        self.path = path
+        self.label = label
+        self.fsync = fsync
+        self.lock = FileLock(path / LOCK_FILE)
+        #: called (outside the lock) after changes were made or discovered
+        self.on_change: Callable[[FolderState], None] | None = None
+        self._changed = False
+        self._reset()
+
+    # -- in-memory state -------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self.loaded = False
+        self.uidvalidity = 0
+        self.guid = ""
+        self.uidnext = 1
+        self.highestmodseq = 0
+        self.history_floor = 0
+        self.recent_floor = 0
+        self.msgs: dict[int, Msg] = {}
+        self.names: dict[str, int] = {}
+        #: base name -> UID, built when first needed (a scan that found changes)
+        self._bases: dict[str, int] | None = None
+        self.expunged: dict[int, int] = {}
+        self.idem: dict[str, int] = {}
+        self.total_size = 0
+        #: ``(modseq, uid)`` of every change in MODSEQ order, for changes_since without
+        #: a pass over every message (stale entries are skipped; None: rebuild)
+        self._feed: list[tuple[int, int]] | None = None
+        #: messages without \\Seen, counted when asked after a change
+        self._unseen: int | None = None
+        self.pending_uids: dict[str, tuple[int, int | None]] = {}
+        self.index_ino = -1
+        self.index_off = 0
+        self.index_lines = 0
+        self.uidlist_stamp: tuple[int, int] | None = None
+        self.uidlist_end = 0
+        self.keywords = KeywordMap()
+        self.kw_stamp: tuple[int, int, int] | None = None
+        self.flag_cache: dict[str | None, frozenset[str]] = {}
+        self.dir_stamp: tuple[int, int, int] | None = None
+        self.wbuf: list[str] = []
+        self.ubuf: list[str] = []
+        #: the uidlist state to record in the index once the records it implies are written
+        self.u_pending: tuple[int, int] | None = None
+
+    # -- locking and the notification hand-off ---------------------------------------
+
+    def hold(self) -> _Held:
+        return _Held(self)
+
+    def mark_changed(self) -> None:
+        self._changed = True
+
+    def take_changed(self) -> bool:
+        changed, self._changed = self._changed, False
+        return changed
+
+    # -- applying journal records ----------------------------------------------------
+
+    def _apply(self, line: str) -> None:
+        kind = line[0]
+        if kind in "AFX":
+            self._unseen = None
+        if kind == "A":
+            _, uid_s, mod_s, cmod_s, vsize_s, mtime_s, name = line.split(" ", 6)
+            uid = int(uid_s)
+            modseq = int(mod_s)
+            old = self.msgs.get(uid)
+            if old is not None:
+                self._forget(old)
+            m = Msg(uid, modseq, int(cmod_s), int(vsize_s), int(mtime_s), name)
+            self._remember(m)
+            self._note(modseq, uid)
+            if modseq > self.highestmodseq:
+                self.highestmodseq = modseq
+            if uid >= self.uidnext:
+                self.uidnext = uid + 1
+        elif kind == "F":
+            _, uid_s, mod_s, name = line.split(" ", 3)
+            changed = self.msgs.get(int(uid_s))
+            modseq = int(mod_s)
+            if changed is not None:
+                del self.names[changed.name]
+                changed.name = name
+                if changed.modseq != modseq:
+                    changed.modseq = modseq
+                    self._note(modseq, changed.uid)
+                changed.info = None
+                self.names[name] = changed.uid
+            if modseq > self.highestmodseq:
+                self.highestmodseq = modseq
+        elif kind == "X":
+            _, uid_s, mod_s = line.split(" ")
+            uid, modseq = int(uid_s), int(mod_s)
+            gone = self.msgs.get(uid)
+            if gone is not None:
+                self._forget(gone)
+            self.expunged[uid] = modseq
+            self._note(modseq, uid)
+            if modseq > self.highestmodseq:
+                self.highestmodseq = modseq
+        elif kind == "K":
+            _, uid_s, key = line.split(" ", 2)
+            self.idem.pop(key, None)
+            self.idem[key] = int(uid_s)
+        else:
+            values = [int(v) for v in line[2:].split(" ")]
+            if kind == "N":
+                self.uidnext = max(self.uidnext, values[0])
+            elif kind == "H":
+                self.highestmodseq = max(self.highestmodseq, values[0])
+            elif kind == "T":
+                self.history_floor = max(self.history_floor, values[0])
+            elif kind == "R":
+                self.recent_floor = max(self.recent_floor, values[0])
+            elif kind == "U":
+                self.uidlist_stamp = (values[0], values[1])
+                self.uidlist_end = values[1]
+            elif kind == "D":
+                self.dir_stamp = (values[0], values[1], values[2])
+            else:
+                raise ix.IndexCorrupt(f"unknown index record {line!r}")
+
+    def bases(self) -> dict[str, int]:
+        if self._bases is None:
+            self._bases = {base_of(m.name[4:]): uid for uid, m in self.msgs.items()}
+        return self._bases
+
+    def _apply_many(self, lines: list[str]) -> None:
+        """:meth:`_apply` for a whole journal, with the common record (a snapshot's
+        ``A`` lines of a fresh load) inlined: it is most of a warm open's time."""
+        msgs = self.msgs
+        names = self.names
+        apply = self._apply
+        total = 0
+        top_uid = top_modseq = 0
+        for line in lines:
+            if line[0] == "A" and self._bases is None:
+                _, uid_s, mod_s, cmod_s, vsize_s, mtime_s, name = line.split(" ", 6)
+                uid = int(uid_s)
+                old = msgs.get(uid)
+                if old is not None:
+                    self._forget(old)
+                modseq = int(mod_s)
+                vsize = int(vsize_s)
+                msgs[uid] = Msg(uid, modseq, int(cmod_s), vsize, int(mtime_s), name)
+                names[name] = uid
+                total += vsize
+                if modseq > top_modseq:
+                    top_modseq = modseq
+                if uid > top_uid:
+                    top_uid = uid
+            else:
+                apply(line)
+        self.total_size += total
+        self._unseen = None
+        self.highestmodseq = max(self.highestmodseq, top_modseq)
+        self.uidnext = max(self.uidnext, top_uid + 1)
+
+    def _remember(self, m: Msg) -> None:
+        self.msgs[m.uid] = m
+        self.names[m.name] = m.uid
+        if self._bases is not None:
+            self._bases[base_of(m.name[4:])] = m.uid
+        self.total_size += m.vsize
+
+    def _forget(self, m: Msg) -> None:
+        del self.msgs[m.uid]
+        self.names.pop(m.name, None)
+        if self._bases is not None:
+            self._bases.pop(base_of(m.name[4:]), None)
+        self.total_size -= m.vsize
+
+    def record(self, line: str) -> None:
+        """Apply a record now and queue it for the journal."""
+        self._apply(line[:-1])
+        self.wbuf.append(line)
+        self._changed = True
+
+    # -- reading the disk ------------------------------------------------------------
+
+    def sync(self, scan: bool = True) -> None:
+        """Bring the state up to date with the disk (lock held)."""
+        if not self.loaded:
+            self._load()
+        else:
+            self._read_index_tail()
+        self._check_uidlist()
+        self._check_keywords()
+        if scan or self.pending_uids:
+            self._maybe_scan(force=bool(self.pending_uids))
+        self.flush()
+        if self.index_lines > len(self.msgs) * 3 // 2 + 2000:
+            self.compact()
+
+    def _dirs(self) -> tuple[os.stat_result, os.stat_result]:
+        try:
+            return os.stat(self.path / "new"), os.stat(self.path / "cur")
+        except FileNotFoundError:
+            raise NoSuchFolder(self.label) from None
+
+    def _sweep(self) -> None:
+        """Remove what killed writers left: temporary copies of our own files (we hold
+        the folder lock, so nobody is writing them) and ``tmp/`` files older than 36 hours
+        (the Maildir spec's rule)."""
+        prefixes = tuple(f"{n}.tmp." for n in (ix.INDEX_FILE, UIDLIST, KEYWORDS))
+        for entry in os.listdir(self.path):
+            if entry.startswith(prefixes):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path / entry)
+        too_old = time.time() - TMP_MAX_AGE
+        with contextlib.suppress(FileNotFoundError):
+            for tmp in os.scandir(self.path / "tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    if tmp.stat().st_mtime < too_old:
+                        os.unlink(tmp.path)
+
+    def _load(self) -> None:
+        self._reset()
+        self._dirs()
+        self._sweep()
+        got = read_from(self.path / ix.INDEX_FILE, 0)
+        if got is None:
+            self._rebuild(existed=False)
+            return
+        data, st = got
+        end = data.rfind(b"\n") + 1
+        try:
+            lines = data[:end].decode("utf-8", "surrogateescape").split("\n")
+            lines.pop()  # what follows the last newline
+            if not lines:
+                raise ix.IndexCorrupt("empty index")
+            self.uidvalidity, self.guid = ix.parse_header(lines[0])
+            self._apply_many(lines[1:])
+        except (ix.IndexCorrupt, ValueError, IndexError, KeyError, UnicodeDecodeError):
+            self._rebuild(existed=True)
+            return
+        self.index_ino = st.st_ino
+        self.index_off = end
+        self.index_lines = len(lines)
+        self.loaded = True
+
+    def _read_index_tail(self) -> None:
+        try:
+            st = os.stat(self.path / ix.INDEX_FILE)
+        except FileNotFoundError:
+            self._dirs()  # NoSuchFolder if the whole folder went away
+            self._load()
+            self._changed = True
+            return
+        if st.st_ino != self.index_ino or st.st_size < self.index_off:
+            self._load()
+            self._changed = True
+            return
+        if st.st_size == self.index_off:
+            return
+        got = read_from(self.path / ix.INDEX_FILE, self.index_off)
+        if got is None:
+            return
+        lines, end = complete_lines(got[0])
+        _cut_torn_tail(self.path / ix.INDEX_FILE, got[1].st_size, self.index_off + end)
+        if not lines:
+            return
+        try:
+            for raw in lines:
+                self._apply(raw.decode("utf-8", "surrogateescape"))
+        except (ix.IndexCorrupt, ValueError, IndexError, KeyError, UnicodeDecodeError):
+            self._load()
+            self._changed = True
+            return
+        self.index_off += end
+        self.index_lines += len(lines)
+        self._changed = True
+
+    def _rebuild(self, existed: bool) -> None:
+        """Make a new index from the uidlist (if any) and the directory."""
+        self._reset()
+        self._dirs()
+        got = read_from(self.path / UIDLIST, 0)
+        header: ul.UidListHeader | None = None
+        if got is not None:
+            lines, end = complete_lines(got[0])
+            try:
+                header, records = ul.parse_uidlist(
+                    b"\n".join(lines).decode("utf-8", "surrogateescape") + "\n"
+                )
+            except ul.UidListError:
+                header = None
+            if header is not None:
+                for rec in records:
+                    self.pending_uids[rec.base] = (rec.uid, rec.ext_int("W"))
+                    self.uidnext = max(self.uidnext, rec.uid + 1)
+                self.uidnext = max(self.uidnext, header.nextuid)
+                self.uidlist_stamp = (got[1].st_ino, end)
+                self.uidlist_end = end
+        if header is not None:
+            self.uidvalidity = header.uidvalidity
+            self.guid = header.guid or uuid.uuid4().hex
+        else:
+            self.uidvalidity = next_uidvalidity()
+            self.guid = uuid.uuid4().hex
+        if existed or header is not None:
+            self.highestmodseq = self.history_floor = _restart_modseq()
+        else:
+            self.highestmodseq = 1
+        text = ix.header(self.uidvalidity, self.guid)
+        text += ix.rec_value("N", self.uidnext) + ix.rec_value("H", self.highestmodseq)
+        text += ix.rec_value("T", self.history_floor)
+        st = atomic_write(self.path / ix.INDEX_FILE, text.encode(), self.fsync)
+        self.index_ino = st.st_ino
+        self.index_off = st.st_size
+        self.index_lines = 4
+        self.loaded = True
+        self._changed = True
+        self._maybe_scan(force=True)
+        if header is None or header.guid != self.guid:
+            self._write_uidlist()
+        else:
+            self.u_pending = self.uidlist_stamp
+
+    def _check_uidlist(self) -> None:
+        path = self.path / UIDLIST
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._write_uidlist()
+            return
+        now = (st.st_ino, st.st_size)
+        if now == self.uidlist_stamp:
+            return
+        stamp = self.uidlist_stamp
+        if stamp is not None and stamp[0] == st.st_ino and st.st_size > stamp[1]:
+            offset = stamp[1]
+            got = read_from(path, offset)
+            if got is None:
+                return
+            lines, end = complete_lines(got[0])
+            self.uidlist_end = offset + end
+            _cut_torn_tail(path, got[1].st_size, self.uidlist_end)
+            version = 3
+            texts = [raw.decode("utf-8", "surrogateescape") for raw in lines]
+            records = []
+            for text in texts:
+                try:
+                    records.append(ul.parse_record(text, version))
+                except ul.UidListError:
+                    continue
+            header = None
+        else:
+            got = read_from(path, 0)
+            if got is None:
+                return
+            lines, end = complete_lines(got[0])
+            self.uidlist_end = end
+            _cut_torn_tail(path, got[1].st_size, end)
+            try:
+                header, records = ul.parse_uidlist(
+                    b"\n".join(lines).decode("utf-8", "surrogateescape") + "\n"
+                )
+            except ul.UidListError:
+                self._write_uidlist()
+                return
+            if header.uidvalidity != self.uidvalidity:
+                # the folder was replaced under us (recreated, or restored from a backup)
+                self._rebuild(existed=True)
+                return
+            self.uidnext = max(self.uidnext, header.nextuid)
+        for rec in records:
+            if rec.uid in self.msgs or rec.uid in self.expunged:
+                continue
+            if rec.base in self.bases():
+                continue
+            self.pending_uids[rec.base] = (rec.uid, rec.ext_int("W"))
+            if rec.uid >= self.uidnext:
+                self.uidnext = rec.uid + 1
+        stamp = (got[1].st_ino, self.uidlist_end)
+        if stamp != self.uidlist_stamp:
+            self.uidlist_stamp = self.u_pending = stamp
+
+    def _check_keywords(self) -> None:
+        try:
+            st = os.stat(self.path / KEYWORDS)
+        except FileNotFoundError:
+            if self.kw_stamp is not None:
+                self.kw_stamp = None
+            return
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if stamp == self.kw_stamp:
+            return
+        got = read_from(self.path / KEYWORDS, 0)
+        if got is None:
+            return
+        self.keywords = KeywordMap(parse_keywords(got[0].decode("utf-8", "replace")))
+        self.kw_stamp = stamp
+        self._flags_changed()
+
+    def _flags_changed(self) -> None:
+        """The keyword letters changed meaning: forget flags worked out before."""
+        self.flag_cache.clear()
+        self._unseen = None
+        for m in self.msgs.values():
+            m.info = None
+
+    def keyword_indexes(self, names: Iterable[str]) -> tuple[int, ...]:
+        """Letters for ``names``, adding new ones to ``dovecot-keywords`` (lock held)."""
+        out = []
+        added = False
+        for name in names:
+            idx = self.keywords.index_of(name)
+            if idx is None:
+                idx = self.keywords.add(name)
+                added = True
+            out.append(idx)
+        if added:
+            st = atomic_write(
+                self.path / KEYWORDS,
+                format_keywords(self.keywords.by_index).encode(),
+                self.fsync,
+            )
+            self.kw_stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            self._flags_changed()
+        return tuple(sorted(set(out)))
+
+    # -- the directory scan ----------------------------------------------------------
+
+    def _maybe_scan(self, force: bool = False) -> None:
+        new_st, cur_st = self._dirs()
+        mtimes = (new_st.st_mtime_ns, cur_st.st_mtime_ns)
+        stamp = self.dir_stamp
+        if (
+            not force
+            and stamp is not None
+            and mtimes == stamp[:2]
+            and max(mtimes) < stamp[2] - SETTLE_NS
+        ):
+            return
+        scan_ns = time.time_ns()
+        present = self._listdir()
+        self._reconcile(present)
+        self.dir_stamp = (mtimes[0], mtimes[1], scan_ns)
+        if max(mtimes) < scan_ns - SETTLE_NS:
+            self.wbuf.append(ix.rec_value("D", *self.dir_stamp))
+
+    def _listdir(self) -> set[str]:
+        present: set[str] = set()
+        # new/ before cur/: a message moved from new/ to cur/ meanwhile is seen at least once
+        for sub in ("new", "cur"):
+            try:
+                entries = os.listdir(self.path / sub)
+            except FileNotFoundError:
+                raise NoSuchFolder(self.label) from None
+            prefix = sub + "/"
+            # dot files are not messages (maildir(5)); nor are names a line break would
+            # cut in two in our journal
+            present.update(
+                prefix + e
+                for e in entries
+                if not e.startswith(".") and "\n" not in e and "\r" not in e
+            )
+        return present
+
+    def _reconcile(self, present: set[str]) -> None:
+        known = self.names
+        if not self.pending_uids and known.keys() == present:
+            return
+        vanished = known.keys() - present
+        if vanished:
+            # another program may have renamed a file while we listed: look again
+            present |= self._listdir()
+            vanished = known.keys() - present
+        appeared = present - known.keys()
+        modseq = self.highestmodseq + 1
+        used_modseq = False
+        by_base: dict[str, list[str]] = {}
+        for name in appeared:
+            by_base.setdefault(base_of(name[4:]), []).append(name)
+        foreign: list[tuple[str, str]] = []
+        for base, names in by_base.items():
+            if len(names) > 1:
+                names = [n for n in names if os.path.exists(self.path / n)] or names[:1]
+                names.sort(key=lambda n: n.startswith("new/"))
+            name = names[0]
+            uid = self.bases().get(base)
+            if uid is not None:
+                m = self.msgs[uid]
+                if m.name not in vanished and os.path.exists(self.path / m.name):
+                    # the same base twice (a copied file): give the newcomer its own base
+                    foreign.append((self._rebase(name), base))
+                    continue
+                vanished.discard(m.name)
+                if self.flags_of(m.name) != self.flags_of(name):
+                    self.record(ix.rec_flags(uid, modseq, name))
+                    used_modseq = True
+                else:
+                    self.record(ix.rec_flags(uid, m.modseq, name))
+                continue
+            pending = self.pending_uids.pop(base, None)
+            if pending is not None:
+                # already in the uidlist: record it in the index only
+                self._take_in(name, pending[0], modseq, pending[1], listed=True)
+                used_modseq = True
+                continue
+            foreign.append((name, base))
+        for name in vanished:
+            uid = known.get(name)
+            if uid is not None:
+                self.record(ix.rec_expunge(uid, modseq))
+                used_modseq = True
+        foreign.sort(key=lambda nb: natural_key(nb[1]))
+        for name, _base in foreign:
+            if self._take_in(name, self.uidnext, modseq, None):
+                used_modseq = True
+        self.pending_uids.clear()
+        if used_modseq:
+            self.highestmodseq = max(self.highestmodseq, modseq)
+
+    def _rebase(self, name: str) -> str:
+        """Rename a file whose base is already taken to a fresh base (never in place)."""
+        base, info = split_name(name[4:])
+        size, vsize = sizes_of(base)
+        fresh = new_base(size, vsize)
+        new = name[:4] + (cur_name(fresh, info) if info is not None else fresh)
+        os.rename(self.path / name, self.path / new)
+        return new
+
+    def _take_in(
+        self, name: str, uid: int, modseq: int, vsize: int | None, listed: bool = False
+    ) -> bool:
+        """Record a file found on disk under ``uid``; False if it vanished meanwhile."""
+        base = base_of(name[4:])
+        if vsize is None:
+            vsize = sizes_of(base)[1]
+        measured = _measure(str(self.path / name), vsize)
+        if measured is None:
+            return False
+        mtime_ns, vsize = measured
+        if uid >= self.uidnext:
+            self.uidnext = uid + 1
+        if not listed:
+            self.ubuf.append(ul.format_record(ul.make_record(uid, base, vsize, sizes_of(base)[0])))
+        self.record(ix.rec_append(uid, modseq, modseq, vsize, mtime_ns, name))
+        return True
+
+    # -- writing the journal ---------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write queued uidlist lines, then queued index records."""
+        if self.ubuf:
+            data = "".join(self.ubuf).encode("utf-8", "surrogateescape")
+            self.ubuf = []
+            path = self.path / UIDLIST
+            if self.uidlist_stamp is None or not path.exists():
+                self._write_uidlist()
+            else:
+                size = append_lines(path, data, self.fsync, truncate_to=self.uidlist_end)
+                self.uidlist_end = size
+                self.uidlist_stamp = self.u_pending = (os.stat(path).st_ino, size)
+        if self.u_pending is not None:
+            # last: a torn batch loses its U line, and the uidlist is read again
+            self.wbuf.append(ix.rec_value("U", *self.u_pending))
+            self.u_pending = None
+        if self.wbuf:
+            data = "".join(self.wbuf).encode("utf-8", "surrogateescape")
+            n = len(self.wbuf)
+            self.wbuf = []
+            self.index_off = append_lines(
+                self.path / ix.INDEX_FILE, data, self.fsync, truncate_to=self.index_off
+            )
+            self.index_lines += n
+
+    def _uidlist_records(self) -> list[ul.UidRecord]:
+        out = []
+        for uid in sorted(self.msgs):
+            m = self.msgs[uid]
+            base = base_of(m.name[4:])
+            out.append(ul.make_record(uid, base, m.vsize, sizes_of(base)[0]))
+        return out
+
+    def _write_uidlist(self) -> None:
+        header = ul.UidListHeader(3, self.uidvalidity, self.uidnext, self.guid)
+        text = ul.format_uidlist(header, self._uidlist_records())
+        st = atomic_write(self.path / UIDLIST, text.encode("utf-8", "surrogateescape"), self.fsync)
+        self.ubuf = []
+        self.uidlist_stamp = self.u_pending = (st.st_ino, st.st_size)
+        self.uidlist_end = st.st_size
+
+    def compact(self) -> None:
+        """Rewrite uidlist and index with live records only (lock held)."""
+        self.flush()
+        self._write_uidlist()
+        self.wbuf = []
+        self.u_pending = None
+        if len(self.expunged) > ix.EXPUNGE_HISTORY:
+            ordered = sorted(self.expunged.items(), key=lambda kv: kv[1])
+            drop = ordered[: len(ordered) - ix.EXPUNGE_HISTORY]
+            self.history_floor = max(self.history_floor, drop[-1][1])
+            for uid, _ in drop:
+                del self.expunged[uid]
+        live_keys = [(k, u) for k, u in self.idem.items() if u in self.msgs]
+        self.idem = dict(live_keys[-ix.IDEMPOTENCY_KEYS :])
+        parts = [
+            ix.header(self.uidvalidity, self.guid),
+            ix.rec_value("N", self.uidnext),
+            ix.rec_value("H", self.highestmodseq),
+            ix.rec_value("T", self.history_floor),
+            ix.rec_value("R", self.recent_floor),
+        ]
+        for uid in sorted(self.msgs):
+            m = self.msgs[uid]
+            parts.append(ix.rec_append(uid, m.modseq, m.cmodseq, m.vsize, m.mtime_ns, m.name))
+        parts.extend(ix.rec_expunge(u, s) for u, s in self.expunged.items())
+        parts.extend(ix.rec_key(u, k) for k, u in self.idem.items())
+        parts.append(ix.rec_value("U", *self.uidlist_stamp))  # type: ignore[misc]
+        if self.dir_stamp is not None and max(self.dir_stamp[:2]) < self.dir_stamp[2] - SETTLE_NS:
+            parts.append(ix.rec_value("D", *self.dir_stamp))
+        data = "".join(parts).encode("utf-8", "surrogateescape")
+        st = atomic_write(self.path / ix.INDEX_FILE, data, self.fsync)
+        self.index_ino = st.st_ino
+        self.index_off = st.st_size
+        self.index_lines = len(parts)
+
+    # -- reading messages ------------------------------------------------------------
+
+    def flags_of(self, name: str) -> frozenset[str]:
+        info = name.partition(":")[2] if ":" in name else None
+        flags = self.flag_cache.get(info)
+        if flags is None:
+            parsed = parse_info(info)
+            flags = parsed.system | self.keywords.names(parsed.keywords)
+            self.flag_cache[info] = flags
+        return flags
+
+    def info(self, m: Msg) -> MessageInfo:
+        info = m.info
+        if info is None:
+            info = m.info = MessageInfo(
+                m.uid, self.flags_of(m.name), m.vsize, m.mtime_ns / 1e9, m.modseq
+            )
+        return info
+
+    def listing(self) -> list[MessageInfo]:
+        msgs = self.msgs
+        info = self.info
+        return [info(msgs[u]) for u in sorted(msgs)]
+
+    def status(self) -> FolderStatus:
+        unseen = self._unseen
+        if unseen is None:
+            flags_of = self.flags_of
+            unseen = sum(1 for m in self.msgs.values() if SEEN not in flags_of(m.name))
+            self._unseen = unseen
+        return FolderStatus(
+            uidvalidity=self.uidvalidity,
+            uidnext=self.uidnext,
+            highestmodseq=self.highestmodseq,
+            messages=len(self.msgs),
+            unseen=unseen,
+            size=self.total_size,
+        )
+
+    def changes_since(self, modseq: int) -> ChangeSet:
+        if 0 < modseq < self.history_floor:
+            return ChangeSet(self.uidvalidity, self.highestmodseq, (), reset=True)
+        if modseq >= self.highestmodseq:
+            return ChangeSet(self.uidvalidity, self.highestmodseq)  # the usual NOOP
+        feed = self._feed
+        if feed is None or len(feed) > 2 * (len(self.msgs) + len(self.expunged)) + 1000:
+            feed = self._feed = sorted(
+                [(m.modseq, uid) for uid, m in self.msgs.items()]
+                + [(ms, uid) for uid, ms in self.expunged.items()]
+            )
+        changes = []
+        seen: set[int] = set()
+        for ms, uid in feed[bisect.bisect_right(feed, (modseq, sys.maxsize)) :]:
+            if uid in seen:
+                continue
+            m = self.msgs.get(uid)
+            if m is not None:
+                if m.modseq != ms:
+                    continue  # an older state of a message changed again since
+                kind = ChangeKind.APPEND if m.cmodseq > modseq else ChangeKind.FLAGS
+                changes.append(Change(kind, uid, ms, self.flags_of(m.name)))
+            elif self.expunged.get(uid) == ms:
+                changes.append(Change(ChangeKind.EXPUNGE, uid, ms))
+            else:
+                continue
+            seen.add(uid)
+        changes.sort(key=lambda c: (c.modseq, c.uid))
+        return ChangeSet(self.uidvalidity, self.highestmodseq, tuple(changes))
+
+    def _note(self, modseq: int, uid: int) -> None:
+        """Keep the change feed in MODSEQ order (rebuilt from scratch when it cannot be)."""
+        feed = self._feed
+        if feed is not None:
+            if feed and modseq < feed[-1][0]:
+                self._feed = None
+            else:
+                feed.append((modseq, uid))
+
+    def find(self, uid: int) -> Msg | None:
+        """The message, after a rescan if its file moved (renamed by another process)."""
+        m = self.msgs.get(uid)
+        if m is None:
+            return None
+        if os.path.exists(self.path / m.name):
+            return m
+        self._maybe_scan(force=True)
+        self.flush()
+        return self.msgs.get(uid)
+
+    # -- changing messages (lock held) -----------------------------------------------
+
+    def add_file(
+        self, tmp: Path, flags: frozenset[str], vsize: int, base: str, key: str | None
+    ) -> Msg:
+        """Rename a complete file from ``tmp/`` into place and give it the next UID."""
+        system = flags & SYSTEM_FLAGS
+        kw = self.keyword_indexes(sorted(flags - SYSTEM_FLAGS))
+        name = "cur/" + cur_name(base, format_info(system, kw)) if system or kw else "new/" + base
+        os.rename(tmp, self.path / name)
+        if self.fsync:
+            fsync_dir(self.path / name[:3])
+        mtime_ns = os.stat(self.path / name).st_mtime_ns
+        uid = self.uidnext
+        modseq = self.highestmodseq + 1
+        self.ubuf.append(ul.format_record(ul.make_record(uid, base, vsize, vsize)))
+        self.record(ix.rec_append(uid, modseq, modseq, vsize, mtime_ns, name))
+        if key is not None:
+            self.record(ix.rec_key(uid, key))
+        return self.msgs[uid]
+
+    def set_flags(self, uids: Iterable[int], flags: frozenset[str], mode: FlagMode) -> list[int]:
+        if mode is not FlagMode.REMOVE:
+            # give new keywords their letters first: running out fails before any rename
+            self.keyword_indexes(sorted(flags - SYSTEM_FLAGS))
+        modseq = self.highestmodseq + 1
+        changed: list[int] = []
+        for uid in sorted(set(uids)):
+            m = self.msgs.get(uid)
+            if m is None:
+                continue
+            old = self.flags_of(m.name)
+            if mode is FlagMode.ADD:
+                new = old | flags
+            elif mode is FlagMode.REMOVE:
+                new = old - flags
+            else:
+                new = flags
+            if new == old:
+                continue
+            kw = self.keyword_indexes(sorted(new - SYSTEM_FLAGS))
+            for _attempt in range(2):
+                base, info = split_name(m.name[4:])
+                other = parse_info(info).other
+                target = "cur/" + cur_name(base, format_info(new & SYSTEM_FLAGS, kw, other))
+                try:
+                    os.rename(self.path / m.name, self.path / target)
+                    break
+                except FileNotFoundError:
+                    found = self.find(uid)
+                    if found is None:
+                        break
+                    m = found
+            else:
+                continue
+            if uid not in self.msgs:
+                continue
+            self.record(ix.rec_flags(uid, modseq, target))
+            changed.append(uid)
+        if changed:
+            if self.fsync:
+                fsync_dir(self.path / "cur")
+            self.highestmodseq = max(self.highestmodseq, modseq)
+        return changed
+
+    def expunge(self, uids: Iterable[int]) -> list[int]:
+        modseq = self.highestmodseq + 1
+        gone: list[int] = []
+        for uid in sorted(set(uids)):
+            m = self.msgs.get(uid)
+            if m is None:
+                continue
+            try:
+                os.unlink(self.path / m.name)
+            except FileNotFoundError:
+                found = self.find(uid)
+                if found is None:
+                    continue
+                try:
+                    os.unlink(self.path / found.name)
+                except FileNotFoundError:
+                    continue
+            self.record(ix.rec_expunge(uid, modseq))
+            gone.append(uid)
+        if gone and self.fsync:
+            fsync_dir(self.path / "new")
+            fsync_dir(self.path / "cur")
+        return gone
+
+    def take_file(self, src: FolderState, m: Msg, move: bool, modseq: int) -> int | None:
+        """Copy (hard link) or move (rename) ``m`` of ``src`` into this folder (both
+        locks held); returns the new UID, or None if the source file is gone."""
+        flags = src.flags_of(m.name)
+        kw = self.keyword_indexes(sorted(flags - SYSTEM_FLAGS))
+        src_base = base_of(m.name[4:])
+        size = sizes_of(src_base)[0]
+        base = new_base(size, m.vsize)
+        name = "cur/" + cur_name(base, format_info(flags & SYSTEM_FLAGS, kw))
+        target = self.path / name
+        for _attempt in range(2):
+            source = src.path / m.name
+            try:
+                if move:
+                    os.rename(source, target)
+                else:
+                    os.link(source, target)
+                break
+            except FileNotFoundError:
+                found = src.find(m.uid)
+                if found is None:
+                    return None
+                m = found
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                    raise
+                self._copy_bytes(source, target)
+                if move:
+                    os.unlink(source)
+                break
+        else:
+            return None
+        uid = self.uidnext
+        self.ubuf.append(ul.format_record(ul.make_record(uid, base, m.vsize, size)))
+        self.record(ix.rec_append(uid, modseq, modseq, m.vsize, m.mtime_ns, name))
+        return uid
+
+    def _copy_bytes(self, source: Path, target: Path) -> None:
+        """Copy across file systems: through tmp/, keeping the mtime (INTERNALDATE)."""
+        tmp = self.path / "tmp" / target.name
+        with open(source, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+            fout.flush()
+            if self.fsync:
+                os.fsync(fout.fileno())
+        shutil.copystat(source, tmp)
+        os.rename(tmp, target)
+
+    def claim_recent(self) -> frozenset[int]:
+        claimed = frozenset(u for u in self.msgs if u > self.recent_floor)
+        if self.uidnext - 1 > self.recent_floor:
+            self.record(ix.rec_value("R", self.uidnext - 1))
+        return claimed
+
+
+class _Held:
+    """``with state.hold():`` lock, then notify listeners after unlocking."""
+
+    __slots__ = ("_cm", "_state")
+
+    def __init__(self, state: FolderState) -> None:
+        self._state = state
+
+    def __enter__(self) -> FolderState:
+        self._cm = self._state.lock.hold()
+        try:
+            self._cm.__enter__()
+        except FileNotFoundError:
+            raise NoSuchFolder(self._state.label) from None
+        return self._state
+
+    def __exit__(self, *exc: object) -> None:
+        self._cm.__exit__(*exc)  # type: ignore[arg-type]
+        if self._state.take_changed() and self._state.on_change is not None:
+            self._state.on_change(self._state)

@@ -1,0 +1,315 @@
+"""Wake sessions when another program changes a folder they have open.
+
+Changes made through the store already wake listeners; this covers what the store does
+not see: an MDA dropping a file into ``new/``, another mailhost process, a mail admin's
+script.  Two sources, both ending in ``callback(username, folder_id)``:
+
+* ``twisted.internet.inotify`` watches ``new/`` and ``cur/`` of every watched folder
+  (Linux only);
+* a periodic rescan (``LoopingCall``) calls back for every watched folder, the safety net
+  under inotify and the only source elsewhere.
+
+A call back only says "look": the session then pulls ``Folder.changes_since`` through the
+thread pool, so spurious or duplicated calls cost a pull, and nothing here touches the
+disk on the reactor thread beyond adding and removing watches.
+
+Known traps of ``twisted.internet.inotify`` handled here: deleting one watched directory
+closes the whole ``INotify`` instance (``IN_DELETE_SELF`` → ``loseConnection``), so the
+instance is reopened and every remaining watch added again; and ``IN_Q_OVERFLOW`` (queue
+overflow, events lost) is dropped by Twisted, so it is looked for before Twisted parses
+the events and answered with a call back for every watched folder.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from twisted.application.service import Service
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.python.filepath import FilePath
+
+if TYPE_CHECKING:
+    from mailhost.changes import ChangeHub
+    from mailhost.config import Config
+    from mailhost.store.api import Store
+
+log = Logger()
+
+Key = tuple[str, str]
+FolderChanged = Callable[[str, str], None]
+
+try:  # Linux only; elsewhere the periodic rescan is all there is
+    from twisted.internet import inotify as _inotify_mod
+
+    _MASK = (
+        _inotify_mod.IN_CREATE
+        | _inotify_mod.IN_MOVED_TO
+        | _inotify_mod.IN_MOVED_FROM
+        | _inotify_mod.IN_DELETE
+    )
+    _Q_OVERFLOW = _inotify_mod.IN_Q_OVERFLOW
+    _DELETE_SELF = _inotify_mod.IN_DELETE_SELF
+    _INotifyError: type[Exception] = _inotify_mod.INotifyError
+    _INotifyBase: Any = _inotify_mod.INotify
+except ImportError:  # pragma: no cover - not Linux
+    _inotify_mod = None  # type: ignore[assignment]
+    _MASK = _Q_OVERFLOW = _DELETE_SELF = 0
+    _INotifyError = OSError
+    _INotifyBase = object
+
+_EVENT_HEADER = struct.Struct("=iLLL")
+
+
+if _inotify_mod is not None:
+
+    class _Notifier(_INotifyBase):  # type: ignore[misc]
+        """Twisted's INotify plus the two hooks it lacks: overflow and loss."""
+
+        def __init__(self, watcher: FolderWatcher, reactor: Any) -> None:
+            super().__init__(reactor=reactor)
+            self._watcher = watcher
+
+        def _doRead(self, in_: bytes) -> None:
+            data = self._buffer + in_
+            pos = 0
+            while len(data) - pos >= _EVENT_HEADER.size:
+                wd, mask, _cookie, size = _EVENT_HEADER.unpack_from(data, pos)
+                if wd == -1 and mask & _Q_OVERFLOW:
+                    self._watcher._overflowed()
+                pos += _EVENT_HEADER.size + size
+            super()._doRead(in_)
+
+        def connectionLost(self, reason: Failure) -> None:
+            super().connectionLost(reason)
+            self._watcher._lost(self)
+
+
+@dataclass
+class _Watched:
+    path: Path | None
+    count: int = 1
+    dirs: list[FilePath[bytes]] = field(default_factory=list)
+
+
+class FolderWatcher(Service):
+    """Calls ``callback(username, folder_id)`` when a watched folder may have changed.
+
+    ``watch``/``unwatch`` are counted: two sessions on one folder watch it once, and it
+    stays watched until both let go.  Use it as a service (``startService`` starts the
+    rescan and inotify) or call :meth:`start`/:meth:`stop`.
+    """
+
+    def __init__(
+        self,
+        callback: FolderChanged,
+        reactor: Any = None,
+        rescan_interval: float = 30.0,
+        coalesce: float = 0.05,
+        use_inotify: bool = True,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as global_reactor
+
+            reactor = global_reactor
+        self._reactor = reactor
+        self._callback = callback
+        self._interval = rescan_interval
+        self._coalesce = coalesce
+        self._use_inotify = use_inotify and _inotify_mod is not None
+        self._watched: dict[Key, _Watched] = {}
+        self._pending: set[Key] = set()
+        self._notifier: Any = None
+        self._loop: LoopingCall | None = None
+        self._running = False
+
+    # -- service -------------------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()  # type: ignore[no-untyped-call]
+        self.start()
+
+    def stopService(self) -> None:
+        self.stop()
+        super().stopService()  # type: ignore[no-untyped-call]
+
+    def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        self._loop = LoopingCall(self.rescan)
+        self._loop.clock = self._reactor
+        self._loop.start(self._interval, now=False)
+        self._open()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        self._loop = None
+        notifier, self._notifier = self._notifier, None
+        if notifier is not None:
+            notifier.loseConnection()
+
+    @property
+    def inotify_active(self) -> bool:
+        """True while events come from inotify (False: periodic rescan only)."""
+        return self._notifier is not None
+
+    # -- watches -------------------------------------------------------------------------
+
+    def watch(self, username: str, folder_id: str, path: str | Path | None) -> None:
+        """Watch the folder whose Maildir directory is ``path`` (None: rescan only)."""
+        key = (username, folder_id)
+        known = self._watched.get(key)
+        if known is not None:
+            known.count += 1
+            return
+        entry = _Watched(Path(path) if path is not None else None)
+        self._watched[key] = entry
+        self._add(key, entry)
+
+    def unwatch(self, username: str, folder_id: str) -> None:
+        key = (username, folder_id)
+        entry = self._watched.get(key)
+        if entry is None:
+            return
+        entry.count -= 1
+        if entry.count > 0:
+            return
+        del self._watched[key]
+        self._pending.discard(key)
+        self._remove(entry)
+
+    def watched(self) -> list[Key]:
+        return sorted(self._watched)
+
+    def _add(self, key: Key, entry: _Watched) -> None:
+        if self._notifier is None or entry.path is None:
+            return
+        for sub in ("new", "cur"):
+            fp = FilePath(bytes(entry.path / sub))
+            try:
+                self._notifier.watch(fp, mask=_MASK, callbacks=[self._event_for(key)])
+            except _INotifyError as exc:
+                # gone already, or max_user_watches reached: the rescan still covers it
+                log.info("not watching {path}: {exc}", path=fp.path, exc=exc)
+                continue
+            entry.dirs.append(fp)
+
+    def _remove(self, entry: _Watched) -> None:
+        dirs, entry.dirs = entry.dirs, []
+        if self._notifier is None:
+            return
+        for fp in dirs:
+            try:
+                self._notifier.ignore(fp)
+            except (KeyError, _INotifyError, OSError):
+                continue  # the directory is gone, and its watch with it
+
+    def _event_for(self, key: Key) -> Callable[[object, FilePath[bytes], int], None]:
+        def event(_ignored: object, _path: FilePath[bytes], _mask: int) -> None:
+            self._schedule(key)
+
+        return event
+
+    # -- delivering call backs -----------------------------------------------------------
+
+    def _schedule(self, key: Key) -> None:
+        """Coalesce a burst of events (a delivery is several) into one call back."""
+        if key in self._pending or key not in self._watched:
+            return
+        self._pending.add(key)
+        self._reactor.callLater(self._coalesce, self._fire, key)
+
+    def _fire(self, key: Key) -> None:
+        self._pending.discard(key)
+        if key in self._watched:
+            self._callback(*key)
+
+    def rescan(self) -> None:
+        """Call back for every watched folder (the safety net; also after lost events)."""
+        for key in list(self._watched):
+            self._callback(*key)
+
+    def _overflowed(self) -> None:
+        log.warn("inotify queue overflowed: rescanning every watched folder")
+        self._reactor.callLater(0, self.rescan)
+
+    # -- the INotify instance ------------------------------------------------------------
+
+    def _open(self) -> None:
+        if not self._use_inotify or not self._running:
+            return
+        try:
+            notifier = _Notifier(self, self._reactor)
+        except (_INotifyError, OSError) as exc:
+            log.warn("inotify unavailable, using periodic rescan only: {exc}", exc=exc)
+            self._use_inotify = False
+            return
+        notifier.startReading()
+        self._notifier = notifier
+        for key, entry in self._watched.items():
+            entry.dirs = []
+            self._add(key, entry)
+
+    def _lost(self, notifier: Any) -> None:
+        """The INotify instance closed (a watched directory was deleted): reopen it."""
+        if notifier is not self._notifier:
+            return
+        self._notifier = None
+        if self._running:
+            self._reactor.callLater(0, self._reopen)
+
+    def _reopen(self) -> None:
+        if self._notifier is None and self._running:
+            self._open()
+            self.rescan()  # events may have been lost meanwhile
+
+
+def watcher_service(
+    config: Config, store: Store, changes: ChangeHub, reactor: Any = None
+) -> FolderWatcher | None:
+    """The watcher for a host: folders that sessions subscribe to on ``changes`` are
+    watched while subscribed, and their sessions are woken through ``changes``.
+
+    None when the store has no directories to watch (the memory store).
+    """
+    locate: Callable[[str, str], Path | None] | None = getattr(store, "folder_path", None)
+    if locate is None:
+        return None
+    watcher = FolderWatcher(
+        changes.notify,
+        reactor=reactor,
+        rescan_interval=config.store.rescan_interval,
+        use_inotify=config.store.inotify,
+    )
+    subscribe = changes.subscribe
+
+    def watching_subscribe(
+        username: str, folder_id: str, wake: Callable[[], None]
+    ) -> Callable[[], None]:
+        unsubscribe = subscribe(username, folder_id, wake)
+        watcher.watch(username, folder_id, locate(username, folder_id))
+        done = False
+
+        def unsubscribe_and_unwatch() -> None:
+            nonlocal done
+            unsubscribe()
+            if not done:
+                done = True
+                watcher.unwatch(username, folder_id)
+
+        return unsubscribe_and_unwatch
+
+    # ChangeHub has no subscription hook yet: wrap this instance's subscribe
+    changes.subscribe = watching_subscribe  # type: ignore[method-assign]
+    return watcher
+
+
+__all__ = ["FolderChanged", "FolderWatcher", "watcher_service"]

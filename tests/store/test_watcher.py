@@ -1,0 +1,171 @@
+"""FolderWatcher: inotify events and the periodic rescan, driven by a fake clock.
+
+The notifier's file descriptor is read by hand (``doRead``) instead of by a running
+reactor: the kernel queues the events as soon as the file operations return.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+from twisted.internet.testing import MemoryReactorClock
+
+from mailhost.watcher import FolderWatcher
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="inotify exists only on Linux"
+)
+
+
+def maildir(path: Path) -> Path:
+    for sub in ("cur", "new", "tmp"):
+        (path / sub).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
+    clock = MemoryReactorClock()
+    calls: list[tuple[str, str]] = []
+    watcher = FolderWatcher(lambda u, f: calls.append((u, f)), reactor=clock, rescan_interval=30)
+    watcher.start()
+    yield watcher, clock, calls, tmp_path
+    watcher.stop()
+
+
+def pump(watcher: FolderWatcher, clock: MemoryReactorClock) -> None:
+    if watcher._notifier is not None:
+        watcher._notifier.doRead()
+    clock.advance(0)
+    clock.advance(0.1)
+
+
+@linux_only
+def test_delivery_into_new_calls_back_once_per_burst(setup) -> None:  # type: ignore[no-untyped-def]
+    watcher, clock, calls, tmp = setup
+    box = maildir(tmp / "u")
+    watcher.watch("u", "fid", box)
+    assert watcher.inotify_active
+    for i in range(5):
+        (box / "tmp" / f"m{i}").write_bytes(b"x")
+        (box / "tmp" / f"m{i}").rename(box / "new" / f"m{i}")
+    pump(watcher, clock)
+    assert calls == [("u", "fid")]
+    (box / "new" / "m0").rename(box / "cur" / "m0:2,S")
+    pump(watcher, clock)
+    assert calls == [("u", "fid")] * 2
+
+
+@linux_only
+def test_unwatch_is_counted(setup) -> None:  # type: ignore[no-untyped-def]
+    watcher, clock, calls, tmp = setup
+    box = maildir(tmp / "u")
+    watcher.watch("u", "fid", box)
+    watcher.watch("u", "fid", box)
+    watcher.unwatch("u", "fid")
+    (box / "new" / "a").write_bytes(b"x")
+    pump(watcher, clock)
+    assert calls == [("u", "fid")]
+    watcher.unwatch("u", "fid")
+    (box / "new" / "b").write_bytes(b"x")
+    pump(watcher, clock)
+    assert calls == [("u", "fid")]
+    assert watcher.watched() == []
+
+
+@linux_only
+def test_deleting_a_watched_folder_keeps_the_others_watched(setup) -> None:  # type: ignore[no-untyped-def]
+    watcher, clock, calls, tmp = setup
+    gone = maildir(tmp / "u" / ".Gone")
+    kept = maildir(tmp / "u" / ".Kept")
+    watcher.watch("u", "gone", gone)
+    watcher.watch("u", "kept", kept)
+    first = watcher._notifier
+    shutil.rmtree(gone)
+    pump(watcher, clock)  # Twisted closes the whole instance here; we reopen it
+    assert watcher._notifier is not None and watcher._notifier is not first
+    calls.clear()
+    (kept / "new" / "m").write_bytes(b"x")
+    pump(watcher, clock)
+    assert ("u", "kept") in calls
+
+
+@linux_only
+def test_queue_overflow_rescans_everything(setup) -> None:  # type: ignore[no-untyped-def]
+    watcher, clock, calls, tmp = setup
+    watcher.watch("u", "a", maildir(tmp / "a"))
+    watcher.watch("u", "b", maildir(tmp / "b"))
+    overflow = struct.pack("=iLLL", -1, 0x4000, 0, 0)
+    watcher._notifier._doRead(overflow)
+    clock.advance(0)
+    assert sorted(calls) == [("u", "a"), ("u", "b")]
+
+
+def test_periodic_rescan_without_inotify(tmp_path: Path) -> None:
+    clock = MemoryReactorClock()
+    calls: list[tuple[str, str]] = []
+    watcher = FolderWatcher(
+        lambda u, f: calls.append((u, f)), reactor=clock, rescan_interval=10, use_inotify=False
+    )
+    watcher.start()
+    watcher.watch("u", "fid", maildir(tmp_path / "u"))
+    assert not watcher.inotify_active
+    clock.advance(9)
+    assert calls == []
+    clock.advance(1)
+    assert calls == [("u", "fid")]
+    watcher.stop()
+    clock.advance(100)
+    assert calls == [("u", "fid")]
+
+
+@linux_only
+def test_missing_directory_falls_back_to_rescan(setup) -> None:  # type: ignore[no-untyped-def]
+    watcher, clock, calls, tmp = setup
+    watcher.watch("u", "fid", tmp / "does-not-exist")
+    clock.advance(30)
+    assert calls == [("u", "fid")]
+
+
+@linux_only
+def test_watcher_service_watches_what_sessions_subscribe_to(tmp_path: Path) -> None:
+    from mailhost.changes import ChangeHub
+    from mailhost.config import Config
+    from mailhost.store.config import StoreConfig
+    from mailhost.store.maildir import MaildirStore
+    from mailhost.store.memory import MemoryStore
+    from mailhost.watcher import watcher_service
+
+    clock = MemoryReactorClock()
+    config = Config(store=StoreConfig(rescan_interval=5))
+    store = MaildirStore(tmp_path / "%u", fsync=False)
+    hub = ChangeHub()  # no reactor: wakes inline
+    assert watcher_service(config, MemoryStore(), hub, clock) is None
+    watcher = watcher_service(config, store, hub, clock)
+    assert watcher is not None
+    watcher.startService()
+    box = store.account("u").folder("INBOX")
+    woken: list[str] = []
+    unsubscribe = hub.subscribe("u", box.folder_id, lambda: woken.append("wake"))
+    assert watcher.watched() == [("u", box.folder_id)]
+    (Path(box.path) / "new" / "delivered-by-mda").write_bytes(b"Subject: x\n\nhi\n")
+    pump(watcher, clock)
+    assert woken == ["wake"]
+    assert box.status().messages == 1
+    clock.advance(5)
+    assert woken == ["wake", "wake"]  # the periodic rescan
+    unsubscribe()
+    unsubscribe()
+    assert watcher.watched() == []
+    watcher.stopService()
+
+
+def test_store_config_mail_dir() -> None:
+    from mailhost.store.config import StoreConfig
+
+    assert str(StoreConfig(maildir="mail/%u").mail_dir) == "mail"
+    assert str(StoreConfig(maildir="/var/vmail/%d/%n/Maildir").mail_dir) == "/var/vmail"
