@@ -16,14 +16,45 @@ class IMAPConfig:
     #: Offer STARTTLS on the plain listeners.
     starttls: bool = True
     #: Seconds without a command before autologout (RFC 3501 §5.4: at least 1800).
+    #: IDLE re-arms it; a client should re-issue IDLE within 29 minutes (RFC 2177).
     idle_timeout: float = 1800.0
-    #: Longest command line, literals excluded, in octets.
+    #: Seconds a connection may stay unauthenticated before it is closed.
+    login_timeout: float = 180.0
+    #: Longest command line, literals excluded, in octets.  Also the most octets of
+    #: literals any command other than APPEND may carry.
     max_line_length: int = 64 * 1024
+    #: Seconds between ``* OK Still here`` while a client IDLEs (NAT keep-alive); 0: never.
+    idle_keepalive: float = 120.0
+    #: Most simultaneous connections from one IP address (0: no limit).
+    max_connections_per_ip: int = 50
+    #: Most simultaneous logged-in sessions of one user (0: no limit).
+    max_connections_per_user: int = 20
+    #: Protocol errors (BAD responses) in a row before the connection is closed.
+    max_bad_commands: int = 20
+    #: Octets read or written per step when streaming a message body.
+    chunk_size: int = 64 * 1024
+    #: Messages one MULTIAPPEND command (RFC 3502) may carry.
+    max_append_messages: int = 100
+    #: Text of the untagged OK greeting after the capability list.
+    greeting: str = "mailhost IMAP4rev1 ready"
 
     def __post_init__(self) -> None:
         from mailhost.config import ConfigValueError
 
         if self.idle_timeout < 1800:
             raise ConfigValueError("idle_timeout", "RFC 3501 requires at least 1800 seconds")
+        if self.login_timeout <= 0:
+            raise ConfigValueError("login_timeout", "must be positive")
         if self.max_line_length < 1000:
             raise ConfigValueError("max_line_length", "must be at least 1000")
+        if self.idle_keepalive < 0:
+            raise ConfigValueError("idle_keepalive", "must be 0 (off) or positive")
+        for key in ("max_connections_per_ip", "max_connections_per_user", "max_bad_commands"):
+            if getattr(self, key) < 0:
+                raise ConfigValueError(key, "must be 0 (no limit) or positive")
+        if self.chunk_size < 1024:
+            raise ConfigValueError("chunk_size", "must be at least 1024")
+        if self.max_append_messages < 1:
+            raise ConfigValueError("max_append_messages", "must be at least 1")
+        if any(c in self.greeting for c in "\r\n\0"):
+            raise ConfigValueError("greeting", "must be one line")

@@ -1,0 +1,67 @@
+"""CAPABILITY, NOOP, LOGOUT and ID (RFC 2971) in any state; ENABLE (RFC 5161) once logged in."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailhost.imap.args import Args, ParseError
+from mailhost.imap.dispatch import ANY, AUTH, LOGOUT, command
+
+if TYPE_CHECKING:
+    from mailhost.imap.protocol import IMAPSession
+
+
+@command("CAPABILITY", ANY)
+async def cmd_capability(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    args.end()
+    s._send(b"* CAPABILITY " + b" ".join(s._capabilities()))
+    return b"CAPABILITY completed"
+
+
+@command("NOOP", ANY)
+async def cmd_noop(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    args.end()
+    return b"NOOP completed"
+
+
+@command("LOGOUT", ANY)
+async def cmd_logout(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    args.end()
+    s._send(b"* BYE Logging out")
+    s._deselect()
+    s.state = LOGOUT
+    return b"LOGOUT completed"
+
+
+@command("ID", ANY)
+async def cmd_id(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    """RFC 2971: the client's list is read and ignored; we say only our name."""
+    if args.maybe(b"NIL"):
+        pass
+    else:
+        args.expect(b"(")
+        count = 0
+        while not args.maybe(b")"):
+            if count:
+                args.sp()
+            args.string()
+            args.sp()
+            if not args.maybe(b"NIL"):
+                args.string()
+            count += 1
+            if count > 30:
+                raise ParseError("too many ID fields")
+    args.end()
+    s._send(b'* ID ("name" "mailhost")')
+    return b"ID completed"
+
+
+@command("ENABLE", AUTH)
+async def cmd_enable(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    """RFC 5161: none of our extensions needs enabling, so nothing is enabled."""
+    args.atom()
+    while args.maybe(b" "):
+        args.atom()
+    args.end()
+    s._send(b"* ENABLED")
+    return b"ENABLE completed"

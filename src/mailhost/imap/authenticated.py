@@ -1,0 +1,174 @@
+"""The authenticated state: SELECT/EXAMINE, mailbox commands, APPEND, IDLE (RFC 3501 §6.3).
+
+The mailbox commands themselves are in :mod:`mailhost.imap.mailboxes`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailhost.imap import commands as grammar
+from mailhost.imap import mailboxes
+from mailhost.imap.args import Args
+from mailhost.imap.dispatch import AUTH, SELECTED, Closed, command
+from mailhost.imap.responses import No
+from mailhost.imap.view import View
+from mailhost.imap.wire import quoted
+from mailhost.store.api import Account, Folder, FolderStatus, MessageInfo
+
+if TYPE_CHECKING:
+    from mailhost.imap.protocol import IMAPSession
+
+
+def _open_folder(
+    account: Account, name: str, claim: bool
+) -> tuple[Folder, FolderStatus, list[MessageInfo], frozenset[int]]:
+    folder = account.folder(name)
+    status = folder.status()
+    messages = folder.list_messages()
+    recent = folder.claim_recent() if claim else frozenset()
+    return folder, status, messages, recent
+
+
+async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
+    name = grammar.mailbox(args)
+    args.end()
+    if s.view is not None:
+        s._deselect()
+        s._send(b"* OK [CLOSED] Previous mailbox closed")
+    assert s.account is not None
+    folder, status, messages, recent = await s.run(_open_folder, s.account, name, not read_only)
+    if s._closed:
+        raise Closed()  # gone meanwhile: subscribing now would leak a listener
+    read_only = read_only or folder.read_only
+    view = View(
+        folder.folder_id, status.uidvalidity, messages, status.highestmodseq, recent, read_only
+    )
+    s.folder, s.view = folder, view
+    s.state = SELECTED
+    s._unsubscribe = s.changes.subscribe(s.account.username, folder.folder_id, s._wake)
+    for line in view.flags_lines():
+        s._send(line)
+    s._send(b"* %d EXISTS" % view.exists)
+    s._send(b"* %d RECENT" % len(view.recent))
+    unseen = next((i for i, m in enumerate(messages, 1) if "\\Seen" not in m.flags), None)
+    if unseen is not None:
+        s._send(b"* OK [UNSEEN %d] First unseen" % unseen)
+    s._send(b"* OK [UIDVALIDITY %d] UIDs valid" % status.uidvalidity)
+    s._send(b"* OK [UIDNEXT %d] Predicted next UID" % status.uidnext)
+    mode = b"READ-ONLY" if read_only else b"READ-WRITE"
+    return (
+        b"["
+        + mode
+        + b"] "
+        + (b"EXAMINE" if args_cmd(s) == b"EXAMINE" else b"SELECT")
+        + b" completed"
+    )
+
+
+def args_cmd(s: IMAPSession) -> bytes:
+    return s._current_name
+
+
+@command("SELECT", AUTH)
+async def cmd_select(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await _select(s, args, read_only=False)
+
+
+@command("EXAMINE", AUTH)
+async def cmd_examine(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await _select(s, args, read_only=True)
+
+
+@command("CREATE", AUTH)
+async def cmd_create(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.create(s, args)
+
+
+@command("DELETE", AUTH)
+async def cmd_delete(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.delete(s, args)
+
+
+@command("RENAME", AUTH)
+async def cmd_rename(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.rename(s, args)
+
+
+@command("SUBSCRIBE", AUTH)
+async def cmd_subscribe(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.subscribe(s, args, True)
+
+
+@command("UNSUBSCRIBE", AUTH)
+async def cmd_unsubscribe(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.subscribe(s, args, False)
+
+
+@command("LIST", AUTH)
+async def cmd_list(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.list_(s, args, lsub=False)
+
+
+@command("LSUB", AUTH)
+async def cmd_lsub(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.list_(s, args, lsub=True)
+
+
+@command("STATUS", AUTH)
+async def cmd_status(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.status(s, args)
+
+
+@command("NAMESPACE", AUTH)
+async def cmd_namespace(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    args.end()
+    assert s.account is not None
+    s._send(b'* NAMESPACE (("" ' + quoted(s.account.delimiter) + b")) NIL NIL")
+    return b"NAMESPACE completed"
+
+
+@command("GETQUOTAROOT", AUTH)
+async def cmd_getquotaroot(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.getquotaroot(s, args)
+
+
+@command("GETQUOTA", AUTH)
+async def cmd_getquota(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.getquota(s, args)
+
+
+@command("SETQUOTA", AUTH)
+async def cmd_setquota(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    raise No(b"NOPERM", "Quotas are set by the administrator")
+
+
+@command("APPEND", AUTH)
+async def cmd_append(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await mailboxes.append(s, args)
+
+
+@command("IDLE", AUTH)
+async def cmd_idle(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    """RFC 2177: updates are sent at once until the client says DONE (and only DONE)."""
+    args.end()
+    s._send(b"+ idling")
+    s._idling = True
+    s._arm_keepalive()
+    try:
+        if s.view is not None:
+            s._flush(allow_expunge=True)
+        while True:
+            line = await s.next_line()
+            s._arm_timer()
+            if line.strip().upper() == b"DONE":
+                break
+            s._bad(b"* BAD Expected DONE")  # counted: a flood of junk lines ends the session
+            if s._closed:
+                raise Closed()
+    finally:
+        s._idling = False
+        if s._keepalive is not None and s._keepalive.active():
+            s._keepalive.cancel()
+        s._keepalive = None
+    return b"IDLE terminated"

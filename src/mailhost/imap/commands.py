@@ -1,0 +1,448 @@
+"""Argument grammar shared by several commands (RFC 3501 §9, RFC 4315, RFC 3691...).
+
+Sequence sets, flag lists, dates, FETCH attributes and SEARCH keys are parsed here into
+plain values; the session (:mod:`mailhost.imap.protocol`) decides what they mean for
+the selected mailbox.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import re
+from dataclasses import dataclass
+
+import twisted.mail.imap4  # noqa: F401  (registers the "imap4-utf-7" codec)
+
+from mailhost.imap.args import Args, ParseError
+from mailhost.store.api import INBOX
+
+_SEQ_SET = re.compile(rb"[0-9*:,]+")
+_MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
+_MONTH_NAMES = [""] + [m for m in calendar.month_abbr if m]
+
+
+class BadMailboxName(ValueError):
+    """A mailbox name that is not canonical modified UTF-7 (RFC 3501 §5.1.3)."""
+
+
+# -- sequence sets -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeqSet:
+    """A ``sequence-set``: ranges with ``None`` standing for ``*`` (RFC 3501 §9)."""
+
+    ranges: tuple[tuple[int | None, int | None], ...]
+    #: The ``$`` of RFC 5182 is not supported; this marks a set written with ``*``.
+    has_star: bool = False
+
+    def bounds(self, star: int) -> list[tuple[int, int]]:
+        """Ranges with ``*`` replaced by ``star`` and ends in ascending order."""
+        out = []
+        for a, b in self.ranges:
+            lo = star if a is None else a
+            hi = star if b is None else b
+            out.append((min(lo, hi), max(lo, hi)))
+        return out
+
+    def contains(self, value: int, star: int) -> bool:
+        return any(lo <= value <= hi for lo, hi in self.bounds(star))
+
+    def max_number(self) -> int:
+        """The largest explicit number in the set (0 if there is none)."""
+        return max((n for r in self.ranges for n in r if n is not None), default=0)
+
+
+def sequence_set(args: Args) -> SeqSet:
+    raw = args._match(_SEQ_SET, "a sequence set")
+    ranges: list[tuple[int | None, int | None]] = []
+    for part in raw.split(b","):
+        ends = part.split(b":")
+        if len(ends) > 2 or not all(ends):
+            raise ParseError("bad sequence set")
+        values: list[int | None] = []
+        for e in ends:
+            if e == b"*":
+                values.append(None)
+            elif e.isdigit() and len(e) <= 10 and 0 < int(e) <= 0xFFFFFFFF:
+                values.append(int(e))
+            else:
+                raise ParseError("bad sequence set")
+        ranges.append((values[0], values[-1]))
+    return SeqSet(tuple(ranges), b"*" in raw)
+
+
+# -- flags -------------------------------------------------------------------------------
+
+
+def flag(args: Args) -> str:
+    """``flag``: a system flag (``\\Seen``...) or a keyword atom."""
+    if args.maybe(b"\\"):
+        name = args.atom()
+        text = "\\" + name.decode("ascii")
+        known = {
+            f.upper(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
+        }
+        if text.upper() not in known:
+            raise ParseError(f"unknown system flag {text}")
+        return known[text.upper()]
+    return args.atom().decode("ascii")
+
+
+def flag_list(args: Args, parens_optional: bool = False) -> list[str]:
+    """``flag-list`` (or, for STORE, flags without parentheses)."""
+    if not args.maybe(b"("):
+        if not parens_optional:
+            raise ParseError("expected a flag list")
+        flags = [flag(args)]
+        while args.maybe(b" "):
+            flags.append(flag(args))
+        return flags
+    flags = []
+    if args.maybe(b")"):
+        return flags
+    flags.append(flag(args))
+    while args.maybe(b" "):
+        flags.append(flag(args))
+    args.expect(b")")
+    return flags
+
+
+# -- dates -------------------------------------------------------------------------------
+
+
+def date(args: Args) -> datetime.date:
+    """``date``: ``d-Mon-yyyy``, quoted or not."""
+    text = args.quoted() if args.peek() == b'"' else args.atom()
+    m = re.fullmatch(rb"(\d{1,2})-([A-Za-z]{3})-(\d{4})", text)
+    if not m or m.group(2).upper().decode() not in _MONTHS:
+        raise ParseError("bad date")
+    try:
+        return datetime.date(int(m.group(3)), _MONTHS[m.group(2).upper().decode()], int(m.group(1)))
+    except ValueError:
+        raise ParseError("bad date") from None
+
+
+def date_time(args: Args) -> float:
+    """``date-time`` of APPEND (``"dd-Mon-yyyy hh:mm:ss +zzzz"``) as POSIX seconds."""
+    text = args.quoted()
+    m = re.fullmatch(
+        rb" ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)", text
+    )
+    if not m or m.group(2).upper().decode() not in _MONTHS:
+        raise ParseError("bad date-time")
+    try:
+        offset = datetime.timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+        tz = datetime.timezone(-offset if m.group(7) == b"-" else offset)
+        when = datetime.datetime(
+            int(m.group(3)),
+            _MONTHS[m.group(2).upper().decode()],
+            int(m.group(1)),
+            int(m.group(4)),
+            int(m.group(5)),
+            int(m.group(6)),
+            tzinfo=tz,
+        )
+    except ValueError:
+        raise ParseError("bad date-time") from None
+    return when.timestamp()
+
+
+def format_date_time(seconds: float) -> bytes:
+    """INTERNALDATE as ``"dd-Mon-yyyy hh:mm:ss +0000"`` (RFC 3501 §9 ``date-time``)."""
+    t = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return b'"%02d-%s-%04d %02d:%02d:%02d +0000"' % (
+        t.day,
+        _MONTH_NAMES[t.month].encode(),
+        t.year,
+        t.hour,
+        t.minute,
+        t.second,
+    )
+
+
+# -- mailbox names -----------------------------------------------------------------------
+
+
+def decode_mailbox(raw: bytes) -> str:
+    """Wire name (modified UTF-7) to the store's Unicode name; INBOX in any case is INBOX.
+
+    Only canonical modified UTF-7 is accepted, so two wire names never reach the same
+    folder (Twisted's decoder is lenient: ``&AGE-`` would decode to ``a``).
+    """
+    if raw.upper() == b"INBOX":
+        return INBOX
+    try:
+        name = raw.decode("imap4-utf-7")
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadMailboxName("mailbox name is not valid modified UTF-7") from e
+    if name.encode("imap4-utf-7") != raw:
+        raise BadMailboxName("mailbox name is not canonical modified UTF-7")
+    return name
+
+
+def encode_mailbox(name: str) -> bytes:
+    return name.encode("imap4-utf-7")
+
+
+def mailbox(args: Args) -> str:
+    return decode_mailbox(args.astring())
+
+
+# -- FETCH -------------------------------------------------------------------------------
+
+_FETCH_NAME = re.compile(rb"[A-Za-z0-9.]+")
+_MACROS = {
+    b"ALL": (b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE"),
+    b"FAST": (b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"),
+    b"FULL": (b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE", b"ENVELOPE", b"BODY"),
+}
+_SIMPLE = {
+    b"ENVELOPE",
+    b"FLAGS",
+    b"INTERNALDATE",
+    b"RFC822",
+    b"RFC822.HEADER",
+    b"RFC822.SIZE",
+    b"RFC822.TEXT",
+    b"BODY",
+    b"BODYSTRUCTURE",
+    b"UID",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FetchItem:
+    """One ``fetch-att``.
+
+    ``name`` is the attribute (``FLAGS``, ``BODY[]`` for any body section, ``BINARY[]``,
+    ``BINARY.SIZE``...); for sections, ``path``/``text``/``fields`` select the part as
+    :func:`mailhost.imap.sections.section_bytes` takes them and ``label`` is the name
+    the response uses (``BODY[1.HEADER]<0>``).
+    """
+
+    name: bytes
+    peek: bool = False
+    path: tuple[int, ...] = ()
+    text: str | None = None
+    fields: tuple[str, ...] = ()
+    origin: int | None = None
+    count: int | None = None
+    label: bytes = b""
+
+    @property
+    def sets_seen(self) -> bool:
+        """Fetching this sets ``\\Seen`` (RFC 3501 §6.4.5)."""
+        if self.name in (b"RFC822", b"RFC822.TEXT"):
+            return True
+        return self.name in (b"BODY[]", b"BINARY[]") and not self.peek
+
+
+def _section(
+    args: Args, binary: bool
+) -> tuple[tuple[int, ...], str | None, tuple[str, ...], bytes]:
+    """``section`` (or ``section-binary``): the part path, the text part and the label."""
+    args.expect(b"[")
+    path: list[int] = []
+    text: str | None = None
+    fields: list[str] = []
+    want_text = not args.peek().isdigit() and args.peek() != b"]"
+    if args.peek().isdigit():
+        path.append(args.nz_number())
+        while args.maybe(b"."):
+            if args.peek().isdigit():
+                path.append(args.nz_number())
+            else:
+                want_text = True
+                break
+    spec = b".".join(b"%d" % n for n in path)
+    if want_text:
+        if binary:
+            raise ParseError("bad binary section")
+        word = args._match(re.compile(rb"[A-Za-z.]+"), "a section name").upper()
+        if word in (b"HEADER.FIELDS", b"HEADER.FIELDS.NOT"):
+            args.sp()
+            args.expect(b"(")
+            names = [args.astring()]
+            while args.maybe(b" "):
+                names.append(args.astring())
+            args.expect(b")")
+            if not all(n.isascii() for n in names):
+                raise ParseError("bad header field name")
+            fields = [n.decode("ascii").upper() for n in names]
+            word += b" (" + b" ".join(f.encode() for f in fields) + b")"
+        elif word not in (b"HEADER", b"TEXT") and not (word == b"MIME" and path):
+            raise ParseError("bad section")
+        text = word.split(b" ")[0].decode()
+        spec = spec + b"." + word if spec else word
+    args.expect(b"]")
+    return tuple(path), text, tuple(fields), spec
+
+
+def _partial(args: Args) -> tuple[int | None, int | None]:
+    if not args.maybe(b"<"):
+        return None, None
+    origin = args.number()
+    args.expect(b".")
+    count = args.nz_number()
+    args.expect(b">")
+    return origin, count
+
+
+def fetch_att(args: Args) -> FetchItem:
+    word = args._match(_FETCH_NAME, "a fetch attribute").upper()
+    if word in (b"BODY", b"BODY.PEEK") and args.peek() == b"[":
+        path, text, fields, spec = _section(args, binary=False)
+        origin, count = _partial(args)
+        label = b"BODY[" + spec + b"]" + (b"<%d>" % origin if origin is not None else b"")
+        return FetchItem(b"BODY[]", word == b"BODY.PEEK", path, text, fields, origin, count, label)
+    if word in (b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE") and args.peek() == b"[":
+        path, _, _, spec = _section(args, binary=True)
+        if word == b"BINARY.SIZE":
+            return FetchItem(b"BINARY.SIZE", path=path, label=b"BINARY.SIZE[" + spec + b"]")
+        origin, count = _partial(args)
+        label = b"BINARY[" + spec + b"]" + (b"<%d>" % origin if origin is not None else b"")
+        return FetchItem(b"BINARY[]", word == b"BINARY.PEEK", path, None, (), origin, count, label)
+    if word in _SIMPLE:
+        return FetchItem(word, label=word)
+    raise ParseError(f"unknown fetch attribute {word.decode(errors='replace')}")
+
+
+def fetch_items(args: Args) -> list[FetchItem]:
+    """``ALL`` / ``FAST`` / ``FULL`` / one attribute / a parenthesised list."""
+    if args.maybe(b"("):
+        items = [fetch_att(args)]
+        while args.maybe(b" "):
+            items.append(fetch_att(args))
+        args.expect(b")")
+        return items
+    save = args._pos
+    word = args._match(_FETCH_NAME, "a fetch attribute").upper()
+    if word in _MACROS and args.peek() != b"[":
+        return [FetchItem(w, label=w) for w in _MACROS[word]]
+    args._pos = save
+    return [fetch_att(args)]
+
+
+# -- SEARCH ------------------------------------------------------------------------------
+
+#: A search key as nested tuples: ``("FLAG", "\\Seen", True)``, ``("NOT", key)``,
+#: ``("OR", a, b)``, ``("AND", (keys...))``, ``("SEQ", SeqSet)``, ``("UID", SeqSet)``,
+#: ``("SIZE", ">", n)``, ``("DATE", "internal"|"sent", "<"|"="|">=", date)``,
+#: ``("HEADER", name, text)``, ``("BODY", text)``, ``("TEXT", text)``, ``("ALL",)``,
+#: ``("NEW",)``, ``("OLD",)``, ``("RECENT", bool)``.
+SearchKey = tuple[object, ...]
+
+_FLAG_KEYS = {
+    b"ANSWERED": ("\\Answered", True),
+    b"DELETED": ("\\Deleted", True),
+    b"DRAFT": ("\\Draft", True),
+    b"FLAGGED": ("\\Flagged", True),
+    b"SEEN": ("\\Seen", True),
+    b"UNANSWERED": ("\\Answered", False),
+    b"UNDELETED": ("\\Deleted", False),
+    b"UNDRAFT": ("\\Draft", False),
+    b"UNFLAGGED": ("\\Flagged", False),
+    b"UNSEEN": ("\\Seen", False),
+}
+_ADDRESS_KEYS = {b"BCC", b"CC", b"FROM", b"TO", b"SUBJECT"}
+_DATE_KEYS = {
+    b"BEFORE": ("internal", "<"),
+    b"ON": ("internal", "="),
+    b"SINCE": ("internal", ">="),
+    b"SENTBEFORE": ("sent", "<"),
+    b"SENTON": ("sent", "="),
+    b"SENTSINCE": ("sent", ">="),
+}
+_MAX_DEPTH = 50
+
+
+def _text(raw: bytes, charset: str) -> str:
+    return raw.decode(charset, errors="replace")
+
+
+def search_key(args: Args, charset: str, depth: int = 0) -> SearchKey:
+    if depth > _MAX_DEPTH:
+        raise ParseError("search program nested too deeply")
+    if args.maybe(b"("):
+        keys = [search_key(args, charset, depth + 1)]
+        while args.maybe(b" "):
+            keys.append(search_key(args, charset, depth + 1))
+        args.expect(b")")
+        return ("AND", tuple(keys))
+    c = args.peek()
+    if c.isdigit() or c == b"*":
+        return ("SEQ", sequence_set(args))
+    word = args.atom().upper()
+    if word == b"ALL":
+        return ("ALL",)
+    if word in _FLAG_KEYS:
+        name, present = _FLAG_KEYS[word]
+        return ("FLAG", name, present)
+    if word in (b"NEW", b"OLD"):
+        return (word.decode(),)
+    if word == b"RECENT":
+        return ("RECENT", True)
+    if word in (b"KEYWORD", b"UNKEYWORD"):
+        args.sp()
+        return ("FLAG", flag(args), word == b"KEYWORD")
+    if word in _ADDRESS_KEYS:
+        args.sp()
+        return ("HEADER", word.decode(), _text(args.charset_string(), charset))
+    if word == b"HEADER":
+        args.sp()
+        field_name = args.astring()
+        args.sp()
+        return (
+            "HEADER",
+            _text(field_name, "ascii").upper(),
+            _text(args.charset_string(), charset),
+        )
+    if word in (b"BODY", b"TEXT"):
+        args.sp()
+        return (word.decode(), _text(args.charset_string(), charset))
+    if word in _DATE_KEYS:
+        args.sp()
+        which, op = _DATE_KEYS[word]
+        return ("DATE", which, op, date(args))
+    if word in (b"LARGER", b"SMALLER"):
+        args.sp()
+        return ("SIZE", ">" if word == b"LARGER" else "<", args.number())
+    if word == b"NOT":
+        args.sp()
+        return ("NOT", search_key(args, charset, depth + 1))
+    if word == b"OR":
+        args.sp()
+        a = search_key(args, charset, depth + 1)
+        args.sp()
+        return ("OR", a, search_key(args, charset, depth + 1))
+    if word == b"UID":
+        args.sp()
+        return ("UID", sequence_set(args))
+    if word == b"UNRECENT":
+        return ("RECENT", False)
+    raise ParseError(f"unknown search key {word.decode(errors='replace')}")
+
+
+class BadCharset(ValueError):
+    """SEARCH CHARSET names a charset we do not search in (``NO [BADCHARSET]``)."""
+
+
+def search_program(args: Args) -> tuple[SearchKey, str]:
+    """``[CHARSET astring SP] search-key *(SP search-key)``."""
+    charset = "utf-8"
+    save = (args._i, args._pos)
+    if args.maybe(b"CHARSET "):
+        name = args.astring().decode("ascii", errors="replace").upper()
+        if name not in ("UTF-8", "US-ASCII", "UTF8"):
+            raise BadCharset(name)
+        charset = "ascii" if name == "US-ASCII" else "utf-8"
+        args.sp()
+    else:
+        args._i, args._pos = save
+    keys = [search_key(args, charset)]
+    while args.maybe(b" "):
+        keys.append(search_key(args, charset))
+    args.end()
+    return ("AND", tuple(keys)), charset

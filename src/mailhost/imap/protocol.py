@@ -1,0 +1,591 @@
+"""The IMAP4rev1 session: states, commands and their responses (RFC 3501 §3, §6).
+
+Reactor-free: the connection adapter (:mod:`mailhost.imap.server`) feeds received bytes
+to :meth:`IMAPSession.data_received` and gives the session a :class:`Connection` to write
+to.  Store calls and password checks go through :class:`mailhost.blocking.Blocking`; with
+``InlineBlocking`` a whole transcript runs synchronously, which the tests rely on.
+
+Commands are read by :class:`mailhost.imap.parser.CommandReader` and run strictly one at
+a time, in the order received, by the handlers registered in :mod:`mailhost.imap.dispatch`;
+untagged updates for the selected mailbox come from the session's
+:class:`mailhost.imap.view.View` at the end of each command and at once while the client
+IDLEs.  The session never writes between commands otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from twisted.cred.error import UnauthorizedLogin
+from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from mailhost import errors
+from mailhost.auth import sasl
+from mailhost.auth.api import Authenticator, LoginContext, MailUser
+from mailhost.blocking import Blocking
+from mailhost.changes import ChangeHub
+from mailhost.imap import anystate, authenticated, login, selected  # noqa: F401  (they register)
+from mailhost.imap import commands as grammar
+from mailhost.imap.args import Args, ParseError
+from mailhost.imap.capabilities import capabilities
+from mailhost.imap.config import IMAPConfig
+from mailhost.imap.dispatch import (
+    AUTH,
+    AUTHENTICATED,
+    COMMANDS,
+    LOGOUT,
+    NO_EXPUNGE,
+    NOT_AUTHENTICATED,
+    SEL,
+    SELECTED,
+    UID_COMMANDS,
+    Closed,
+)
+from mailhost.imap.parser import Command, CommandReader, Continue, Rejected
+from mailhost.imap.responses import KNOWN, Bad, No, to_no
+from mailhost.imap.session import Limits
+from mailhost.imap.view import View, ViewReset
+from mailhost.store.api import (
+    Account,
+    Folder,
+)
+
+log = Logger()
+
+
+class Connection(Protocol):
+    """What a session needs from its transport."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def drain(self) -> Deferred[None] | None:
+        """None when more may be written now, else a Deferred fired when it may."""
+
+    def start_tls(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+class IMAPSession:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        config: IMAPConfig,
+        authenticator: Authenticator,
+        blocking: Blocking,
+        hostname: str,
+        changes: ChangeHub,
+        clock: IReactorTime,
+        peer: str,
+        secure: bool,
+        starttls_available: bool,
+        max_message_size: int,
+        limits: Limits | None = None,
+    ) -> None:
+        self.conn = conn
+        self.config = config
+        self.authenticator = authenticator
+        self.blocking = blocking
+        self.hostname = hostname
+        self.changes = changes
+        #: Typed loosely: mypy cannot call methods through zope interfaces.
+        self.clock: Any = clock
+        self.peer = peer
+        self.secure = secure
+        self.starttls_available = starttls_available and not secure
+        self.max_message_size = max_message_size
+        self.limits = limits or Limits(0, 0)
+        self.reader = CommandReader(config.max_line_length, self._big_literal_limit)
+        self.state = NOT_AUTHENTICATED
+        self.user: MailUser | None = None
+        self.account: Account | None = None
+        self.folder: Folder | None = None
+        self.view: View | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._recent_claimed: frozenset[int] = frozenset()
+        self._busy = False
+        self._pumping = False
+        self._line_waiter: Deferred[bytes] | None = None
+        self._closed = False
+        self._bad_in_a_row = 0
+        self._timer: Any = None
+        self._keepalive: Any = None
+        self._idling = False
+        self._idle_sync_running = False
+        self._idle_sync_again = False
+        self._reading_paused = False
+        self._counted_user: str | None = None
+        self._current_name = b""
+        #: Run once the tagged response is written (STARTTLS begins the handshake).
+        self.after_response: Callable[[], None] | None = None
+        #: Unexpected exceptions (bugs); tests assert this stays empty.
+        self.failures: list[Failure] = []
+        #: (folder_id, uid) -> (data, part) of recently parsed messages.
+        #: The bool says whether the whole message was parsed or only its header.
+        self.parsed_cache: dict[tuple[str, int], tuple[bytes, Any, bool]] = {}
+
+    # -- connection events -------------------------------------------------------------
+
+    def _ctx(self) -> LoginContext:
+        return LoginContext("imap", self.peer, self.secure)
+
+    def connection_made(self) -> None:
+        caps = b" ".join(self._capabilities())
+        self._send(b"* OK [CAPABILITY " + caps + b"] " + self.config.greeting.encode())
+        self._arm_timer()
+
+    def refuse(self, text: str) -> None:
+        """Greet with BYE and close (connection limits)."""
+        self._send(b"* BYE " + text.encode())
+        self._close()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self.reader.feed(data)
+        self._pump()
+        if self.reader.buffered > 2 * self.config.max_line_length and not self._reading_paused:
+            self._reading_paused = True
+            self.conn.pause_reading()
+
+    def connection_lost(self) -> None:
+        if self._closed and self.state == LOGOUT:
+            return
+        self._closed = True
+        self.state = LOGOUT
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        self._deselect()
+        for call in (self._timer, self._keepalive):
+            if call is not None and call.active():
+                call.cancel()
+        self._timer = self._keepalive = None
+        if self._counted_user is not None:
+            self.limits.logout(self._counted_user)
+            self._counted_user = None
+        if self.user is not None:
+            user, self.user = self.user, None
+            user.logout()
+        if self._line_waiter is not None:
+            d, self._line_waiter = self._line_waiter, None
+            d.errback(Closed())
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._cleanup()
+        self.state = LOGOUT
+        self.conn.close()
+
+    # -- output ------------------------------------------------------------------------
+
+    def _send(self, line: bytes) -> None:
+        if not self._closed:
+            self.conn.write(line + b"\r\n")
+
+    def write(self, data: bytes) -> None:
+        if not self._closed:
+            self.conn.write(data)
+
+    async def drain(self) -> None:
+        d = self.conn.drain()
+        if d is not None:
+            await d
+        if self._closed:
+            raise Closed()
+
+    # -- timers ------------------------------------------------------------------------
+
+    def _arm_timer(self) -> None:
+        timeout = self.config.login_timeout if self.user is None else self.config.idle_timeout
+        if self._timer is not None and self._timer.active():
+            self._timer.reset(timeout)
+        else:
+            self._timer = self.clock.callLater(timeout, self._autologout)
+
+    def _autologout(self) -> None:
+        self._timer = None
+        if self._busy and not self._idling and self._line_waiter is None:
+            # a command is still working (a large FETCH to a slow reader): not idle
+            self._arm_timer()
+            return
+        self._send(b"* BYE Autologout; idle for too long")
+        self._close()
+
+    def _arm_keepalive(self) -> None:
+        if self.config.idle_keepalive:
+            self._keepalive = self.clock.callLater(self.config.idle_keepalive, self._still_here)
+
+    def _still_here(self) -> None:
+        self._keepalive = None
+        if self.user is not None and not self.user.still_valid():
+            # a client may IDLE for hours: do not wait for its next command
+            self._send(b"* BYE Your credentials are no longer valid")
+            self._close()
+            return
+        if self._idling and not self._closed:
+            self._send(b"* OK Still here")
+            self._arm_keepalive()
+
+    # -- the command loop --------------------------------------------------------------
+
+    def _big_literal_limit(self, name: bytes, index: int) -> int | None:
+        if name == b"APPEND" and self.state in AUTH:
+            return self.max_message_size if index < self.config.max_append_messages else 0
+        return None
+
+    def _pump(self) -> None:
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while not self._closed:
+                if self._line_waiter is not None:
+                    line = self.reader.next_line()
+                    if line is None:
+                        break
+                    d, self._line_waiter = self._line_waiter, None
+                    d.callback(line)
+                    continue
+                if self._busy:
+                    break
+                if self._wait_for_reader():
+                    break
+                event = self.reader.next_event()
+                if event is None:
+                    break
+                if isinstance(event, Continue):
+                    self._continue()
+                elif isinstance(event, Rejected):
+                    self._rejected(event)
+                else:
+                    self._start(event)
+        finally:
+            self._pumping = False
+        if self._reading_paused and self.reader.buffered <= self.config.max_line_length:
+            self._reading_paused = False
+            self.conn.resume_reading()
+
+    def _wait_for_reader(self) -> bool:
+        """Hold the next command while the client is not reading our responses.
+
+        A client that pipelines commands without reading would otherwise grow the
+        transport's write buffer without bound; unread input then fills the reader's
+        buffer, which pauses reading from the socket (see :meth:`data_received`).
+        """
+        d = self.conn.drain()
+        if d is None:
+            return False
+        self._busy = True
+        d.addBoth(self._finished)
+        return True
+
+    def _continue(self) -> None:
+        """Invite a synchronising literal, unless it is an APPEND to nowhere.
+
+        RFC 3501 §6.3.11: the server may refuse APPEND before the message is sent;
+        checking the mailbox first spares the client uploading it for a ``[TRYCREATE]``.
+        """
+        pending = self.reader.pending()
+        if pending is None or pending.name != b"APPEND" or pending.literals or self.account is None:
+            self._send(b"+ Ready for literal data")
+            return
+        try:
+            name = grammar.mailbox(Args(pending))
+        except (ParseError, grammar.BadMailboxName):
+            self._send(b"+ Ready for literal data")  # the command itself will say BAD/NO
+            return
+        self._busy = True
+        d = self.blocking.run(self.account.folder, name)
+
+        def found(_: object) -> None:
+            self._send(b"+ Ready for literal data")
+
+        def missing(failure: Failure) -> None:
+            failure.trap(*KNOWN)  # type: ignore[no-untyped-call]
+            if not failure.check(errors.NoSuchFolder):  # type: ignore[no-untyped-call]
+                # let the command itself meet (and report) the trouble
+                self._send(b"+ Ready for literal data")
+                return
+            self.reader.refuse_literal()
+            self._send(pending.tag + b" NO [TRYCREATE] No such mailbox")
+
+        d.addCallbacks(found, missing)
+        d.addErrback(self._failed)
+        d.addBoth(self._finished)
+
+    def _rejected(self, event: Rejected) -> None:
+        tag = event.tag or b"*"
+        if event.reason == "toobig":
+            self._send(tag + b" NO [TOOBIG] Message too large")
+            return
+        text = {
+            "line": b"Command line too long",
+            "literal": b"Literal too large for this command",
+            "syntax": b"Missing tag or command" if event.tag is None else b"Missing command",
+        }[event.reason]
+        self._bad(tag + b" BAD " + text)
+
+    def _bad(self, line: bytes) -> None:
+        self._send(line)
+        self._bad_in_a_row += 1
+        limit = self.config.max_bad_commands
+        if limit and self._bad_in_a_row >= limit:
+            self._send(b"* BYE Too many invalid commands")
+            self._close()
+
+    def _start(self, cmd: Command) -> None:
+        self._busy = True
+        d = ensureDeferred(self._run(cmd))
+        d.addErrback(self._failed)
+        d.addBoth(self._finished)
+
+    def _finished(self, _: object) -> None:
+        self._busy = False
+        if not self._closed:
+            self._arm_timer()
+            self._pump()
+
+    def _failed(self, failure: Failure) -> None:
+        if failure.check(Closed):  # type: ignore[no-untyped-call]
+            return
+        if self._closed:
+            # the connection went away while the command waited on the store
+            log.failure("IMAP command ended after the connection closed", failure)
+            return
+        self.failures.append(failure)
+        log.failure("IMAP command failed unexpectedly", failure)
+        self._send(b"* BYE Internal server error")
+        self._close()
+
+    async def _run(self, cmd: Command) -> None:
+        self._arm_timer()
+        if self.user is not None and not self.user.still_valid():
+            self._send(b"* BYE Your credentials are no longer valid")
+            self._close()
+            return
+        tag = cmd.tag
+        name = cmd.name
+        entry = COMMANDS.get(name)
+        if entry is None:
+            self._bad(tag + b" BAD Unknown command")
+            return
+        if self.state not in entry.states:
+            need = b"Log in first" if self.state == NOT_AUTHENTICATED else b"Wrong state"
+            if name in (b"LOGIN", b"AUTHENTICATE"):
+                need = b"Already logged in"
+            elif self.state == AUTHENTICATED and entry.states <= SEL:
+                need = b"No mailbox selected"
+            self._bad(tag + b" BAD " + need)
+            return
+        args = Args(cmd)
+        uid = False
+        full_name = name
+        status, text = b"OK", b""
+        try:
+            if name == b"UID":
+                sub = args.atom().upper()
+                if sub not in UID_COMMANDS:
+                    raise ParseError("unknown UID command")
+                args.sp()
+                uid, name = True, sub
+                full_name = b"UID " + sub
+                entry = COMMANDS[sub]
+            self._current_name = full_name
+            if self.view is not None:
+                await self._pull()
+                if uid:
+                    # RFC 3501 §7.4.1: a UID command may report expunges, and doing so
+                    # first means its UID set never names a message that is gone
+                    self._flush(allow_expunge=True)
+            text = await entry.handler(self, args, uid)
+        except (ParseError, Bad) as e:
+            status, text = b"BAD", str(e).encode("utf-8", errors="replace") or b"Syntax error"
+        except No as e:
+            status, text = b"NO", e.line()
+        except ViewReset:
+            self._send(b"* BYE Mailbox was recreated; select it again")
+            self._close()
+            return
+        except KNOWN as e:
+            status, text = b"NO", to_no(e).line()
+        if self._closed:
+            return
+        if self.view is not None:
+            try:
+                await self._pull()
+            except ViewReset:
+                self._send(b"* BYE Mailbox was recreated; select it again")
+                self._close()
+                return
+            except errors.NoSuchFolder:
+                self._send(b"* BYE Selected mailbox was deleted")
+                self._close()
+                return
+            except KNOWN as e:
+                # transient store trouble: the updates wait for the next command
+                log.warn("IMAP update pull failed: {error!r}", error=e)
+            else:
+                self._flush(allow_expunge=uid or name not in NO_EXPUNGE)
+        if status == b"BAD":
+            self._bad(tag + b" BAD " + text)
+            return
+        self._bad_in_a_row = 0
+        if self.state == LOGOUT:
+            self._send(tag + b" OK " + text)
+            self._close()
+            return
+        self._send(tag + b" " + status + b" " + text)
+        if self.after_response is not None:
+            after, self.after_response = self.after_response, None
+            after()
+
+    async def next_line(self) -> bytes:
+        """The next raw line from the client (AUTHENTICATE responses, IDLE's DONE)."""
+        d: Deferred[bytes] = Deferred()
+        self._line_waiter = d
+        self._pump()
+        return await d
+
+    # -- the selected mailbox ----------------------------------------------------------
+
+    async def _pull(self) -> None:
+        view, folder = self.view, self.folder
+        assert view is not None and folder is not None
+        changes = await self.blocking.run(folder.changes_since, view.modseq)
+        if self.view is not view:
+            return
+        if view.apply(changes) and not view.read_only:
+            claimed = await self.blocking.run(folder.claim_recent)
+            self._recent_claimed |= claimed
+
+    def _flush(self, allow_expunge: bool) -> None:
+        if self.view is None:
+            return
+        for line in self.view.flush(allow_expunge, self._recent_claimed):
+            self._send(line)
+        self._recent_claimed = frozenset()
+
+    def _wake(self) -> None:
+        """A change to the selected folder: report it now if the client is IDLEing."""
+        if self._idling and not self._closed:
+            if self._idle_sync_running:
+                self._idle_sync_again = True
+                return
+            d = ensureDeferred(self._idle_sync())
+            d.addErrback(self._idle_failed)
+
+    def _idle_failed(self, failure: Failure) -> None:
+        if failure.check(ViewReset, errors.NoSuchFolder):  # type: ignore[no-untyped-call]
+            self._send(b"* BYE Selected mailbox is gone")
+            self._close()
+            return
+        if failure.check(*KNOWN):  # type: ignore[no-untyped-call]
+            return  # transient: the next wake-up or command tries again
+        self._failed(failure)
+
+    async def _idle_sync(self) -> None:
+        self._idle_sync_running = True
+        try:
+            while True:
+                self._idle_sync_again = False
+                if self.view is None or not self._idling:
+                    return
+                await self._pull()
+                if self._idling:
+                    self._flush(allow_expunge=True)
+                if not self._idle_sync_again:
+                    return
+        finally:
+            self._idle_sync_running = False
+
+    def _deselect(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.folder = None
+        self.view = None
+        self._recent_claimed = frozenset()
+        self.parsed_cache.clear()
+        if self.state == SELECTED:
+            self.state = AUTHENTICATED
+
+    def resolve(self, s: grammar.SeqSet, uid: bool, strict: bool = True) -> list[int]:
+        """UIDs of a sequence set or UID set, in order (RFC 3501 §6.4.8, RFC 9051 §6.4.9)."""
+        import bisect
+
+        view = self.view
+        assert view is not None
+        uids = view.uids
+        if uid:
+            if not uids:
+                return []
+            found: set[int] = set()
+            for lo, hi in s.bounds(uids[-1]):
+                i = bisect.bisect_left(uids, lo)
+                j = bisect.bisect_right(uids, hi)
+                found.update(uids[i:j])
+            return sorted(found)
+        n = len(uids)
+        if n == 0 and s.has_star:
+            return []  # "1:*" in an empty mailbox names nothing; not worth a BAD
+        if strict and s.max_number() > n:
+            raise Bad("Invalid message sequence number")
+        if n == 0:
+            return []
+        seqs: set[int] = set()
+        for lo, hi in s.bounds(n):
+            seqs.update(range(max(lo, 1), min(hi, n) + 1))
+        return [uids[i - 1] for i in sorted(seqs)]
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _capabilities(self) -> list[bytes]:
+        ctx = self._ctx()
+        plain = self.authenticator.plaintext_allowed(ctx)
+        return capabilities(
+            authenticated=self.user is not None,
+            starttls=self.starttls_available,
+            plaintext_allowed=plain,
+            mechanisms=[
+                m
+                for m in (self.authenticator.mechanisms(ctx) if plain else [])
+                if m.upper() in sasl.MECHANISMS
+            ],
+            append_limit=self.max_message_size,
+        )
+
+    async def _login(self, username: str, password: str) -> bytes:
+        try:
+            user = await self.authenticator.login(username, password, self._ctx())
+        except UnauthorizedLogin:
+            raise No(b"AUTHENTICATIONFAILED", "Authentication failed") from None
+        if self._closed:
+            user.logout()
+            raise Closed()
+        if not self.limits.login(user.username):
+            user.logout()
+            raise No(b"LIMIT", "Too many sessions for this user")
+        self._counted_user = user.username
+        self.user = user
+        self.account = user.account
+        self.state = AUTHENTICATED
+        return b"[CAPABILITY " + b" ".join(self._capabilities()) + b"] Logged in"
+
+    def run(self, f: Callable[..., Any], *args: Any) -> Deferred[Any]:
+        return self.blocking.run(f, *args)
+
+    def writable_target(self, folder: Folder) -> None:
+        if folder.read_only:
+            raise errors.ReadOnly(folder.name)

@@ -1,0 +1,218 @@
+"""The selected state: CHECK, CLOSE, UNSELECT, EXPUNGE, SEARCH, FETCH, STORE, COPY, MOVE.
+
+RFC 3501 §6.4, RFC 4315 (UIDPLUS), RFC 6851 (MOVE), RFC 3691 (UNSELECT).  For messages
+another session expunged and this one has not been told of yet (RFC 2180 §4): FETCH and
+STORE act on the others and end ``NO [EXPUNGEISSUED]``; COPY and MOVE copy nothing and
+say the same; SEARCH leaves them out; the UID forms report the EXPUNGE first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mailhost import errors
+from mailhost.imap import commands as grammar
+from mailhost.imap.args import Args
+from mailhost.imap.dispatch import SEL, command
+from mailhost.imap.fetch import run_fetch
+from mailhost.imap.responses import No, to_no
+from mailhost.imap.search import Candidate, run_search
+from mailhost.imap.view import format_flags
+from mailhost.store.api import DELETED, FlagMode, uid_ranges
+
+if TYPE_CHECKING:
+    from mailhost.imap.protocol import IMAPSession
+
+
+@command("CHECK", SEL)
+async def cmd_check(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    args.end()
+    return b"CHECK completed"
+
+
+async def _expunge_deleted(s: IMAPSession, only: set[int] | None, report: bool) -> None:
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    if view.read_only:
+        raise No(b"NOPERM", "Mailbox is read-only")
+
+    # only messages the client knows of; the set is taken here, on the reactor thread
+    candidates = set(view.uids) if only is None else only & set(view.uids)
+
+    def expunge() -> list[int]:
+        wanted = [
+            m.uid for m in folder.list_messages() if DELETED in m.flags and m.uid in candidates
+        ]
+        return folder.expunge(wanted) if wanted else []
+
+    removed = await s.run(expunge)
+    for u in removed:
+        seq = view.remove(u)
+        if report and seq is not None:
+            s._send(b"* %d EXPUNGE" % seq)
+
+
+@command("CLOSE", SEL)
+async def cmd_close(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    args.end()
+    assert s.view is not None
+    if not s.view.read_only:
+        await _expunge_deleted(s, None, report=False)
+    s._deselect()
+    return b"CLOSE completed"
+
+
+@command("UNSELECT", SEL)
+async def cmd_unselect(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    args.end()
+    s._deselect()
+    return b"UNSELECT completed"
+
+
+@command("EXPUNGE", SEL)
+async def cmd_expunge(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    only = None
+    if uid:
+        only = set(s.resolve(grammar.sequence_set(args), uid=True))
+    args.end()
+    assert s.view is not None
+    s._flush(allow_expunge=True)
+    await _expunge_deleted(s, only, report=True)
+    return b"EXPUNGE completed"
+
+
+@command("SEARCH", SEL)
+async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    key, _charset = grammar.search_program(args)
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    candidates = [
+        Candidate(seq, u, view.peek_flags(u), u in view.recent)
+        for seq, u in enumerate(view.uids, 1)
+        if u not in view.gone
+    ]
+    max_uid = view.uids[-1] if view.uids else 0
+    found = await s.run(run_search, folder, candidates, key, view.exists, max_uid)
+    numbers = [c.uid if uid else c.seq for c in found]
+    s._send(b"* SEARCH" + b"".join(b" %d" % n for n in numbers))
+    return b"SEARCH completed"
+
+
+@command("FETCH", SEL)
+async def cmd_fetch(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    seqset = grammar.sequence_set(args)
+    args.sp()
+    items = grammar.fetch_items(args)
+    args.end()
+    uids = s.resolve(seqset, uid)
+    complete = await run_fetch(s, uids, items, uid)
+    if not complete:
+        raise No(b"EXPUNGEISSUED", "Some of the requested messages no longer exist")
+    return b"FETCH completed"
+
+
+@command("STORE", SEL)
+async def cmd_store(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    seqset = grammar.sequence_set(args)
+    args.sp()
+    mode = FlagMode.REPLACE
+    if args.maybe(b"+"):
+        mode = FlagMode.ADD
+    elif args.maybe(b"-"):
+        mode = FlagMode.REMOVE
+    args.expect(b"FLAGS")
+    silent = args.maybe(b".SILENT")
+    args.sp()
+    flags = grammar.flag_list(args, parens_optional=True)
+    args.end()
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    uids = s.resolve(seqset, uid)
+    if view.read_only:
+        raise No(b"NOPERM", "Mailbox is read-only")
+    gone = [u for u in uids if u in view.gone]
+    live = [u for u in uids if u not in view.gone]
+    changed = await s.run(folder.set_flags, live, flags, mode) if live else []
+    for line in view.keyword_lines(info.flags for info in changed):
+        s._send(line)
+    for info in changed:
+        view.record_flags(info.uid, info.flags)
+    if not silent:
+        for u in live:
+            seq = view.seq_of(u)
+            if seq is None:
+                continue
+            fl = format_flags(view.flags_for_client(u))
+            s._send(b"* %d FETCH (FLAGS %s%s)" % (seq, fl, b" UID %d" % u if uid else b""))
+    if gone:
+        raise No(b"EXPUNGEISSUED", "Some of the requested messages no longer exist")
+    return b"STORE completed"
+
+
+async def _copy(s: IMAPSession, args: Args, uid: bool, move: bool) -> bytes:
+    seqset = grammar.sequence_set(args)
+    args.sp()
+    name = grammar.mailbox(args)
+    args.end()
+    view, folder, account = s.view, s.folder, s.account
+    assert view is not None and folder is not None and account is not None
+    uids = s.resolve(seqset, uid)
+    if any(u in view.gone for u in uids):
+        raise No(b"EXPUNGEISSUED", "Some of the requested messages no longer exist")
+    if move and view.read_only:
+        raise No(b"NOPERM", "Mailbox is read-only")
+    try:
+        dest = await s.run(account.folder, name)
+    except errors.NoSuchFolder as e:
+        raise to_no(e, trycreate=True) from None
+    s.writable_target(dest)
+    verb = b"MOVE" if move else b"COPY"
+    if not uids:
+        return verb + b" completed (no messages)"
+    pairs = await s.run(folder.move_to if move else folder.copy_to, uids, dest)
+    pairs.sort()
+    code = b""
+    if pairs:
+        code = b"[COPYUID %d %s %s] " % (
+            dest.uidvalidity,
+            uid_ranges([a for a, _ in pairs]).encode(),
+            uid_ranges_unsorted([b for _, b in pairs]).encode(),
+        )
+    if move:
+        if code:
+            s._send(b"* OK " + code + b"Moved")
+        for src, _ in pairs:
+            seq = view.remove(src)
+            if seq is not None:
+                s._send(b"* %d EXPUNGE" % seq)
+        return verb + b" completed"
+    return code + verb + b" completed"
+
+
+def uid_ranges_unsorted(uids: list[int]) -> str:
+    """Like ``uid_ranges`` but keeps the order (COPYUID pairs source and target sets)."""
+    parts: list[str] = []
+    i = 0
+    while i < len(uids):
+        j = i
+        while j + 1 < len(uids) and uids[j + 1] == uids[j] + 1:
+            j += 1
+        parts.append(str(uids[i]) if i == j else f"{uids[i]}:{uids[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+@command("COPY", SEL)
+async def cmd_copy(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await _copy(s, args, uid, move=False)
+
+
+@command("MOVE", SEL)
+async def cmd_move(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    return await _copy(s, args, uid, move=True)
+
+
+@command("UID", SEL)
+async def cmd_uid(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    """Never called: ``UID <command>`` is dispatched to that command's handler."""
+    raise AssertionError("UID is dispatched in IMAPSession._run")

@@ -1,0 +1,175 @@
+"""The Twisted adapter: one :class:`IMAPSession` per TCP connection.
+
+Thin on purpose: it turns transport events into session calls and gives the session a
+write path with flow control (this protocol is registered as the transport's streaming
+producer, so a large FETCH waits while the client is slow to read), STARTTLS through
+the host's :class:`~mailhost.tls.TLSProvider`, and ``TCP_NODELAY``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from weakref import WeakKeyDictionary
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer, IReactorTime
+from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from mailhost.auth.api import Authenticator
+from mailhost.blocking import Blocking
+from mailhost.changes import ChangeHub
+from mailhost.imap.config import IMAPConfig
+from mailhost.imap.protocol import IMAPSession
+from mailhost.imap.session import Limits
+from mailhost.tls import TLSProvider
+
+
+@implementer(IPushProducer)
+class IMAPServerProtocol(Protocol):
+    factory: IMAPFactory
+    session: IMAPSession | None = None
+
+    def __init__(self) -> None:
+        self._paused = False
+        self._waiters: list[Deferred[None]] = []
+        self._ip = ""
+        self._counted = False
+
+    # -- transport events --------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        f = self.factory
+        transport: Any = self.transport
+        if hasattr(transport, "setTcpNoDelay"):
+            try:
+                transport.setTcpNoDelay(True)
+            except OSError:
+                pass
+        peer = transport.getPeer()
+        self._ip = str(getattr(peer, "host", ""))
+        transport.registerProducer(self, True)
+        self.session = IMAPSession(
+            self,
+            config=f.config,
+            authenticator=f.authenticator,
+            blocking=f.blocking,
+            hostname=f.hostname,
+            changes=f.changes,
+            clock=f.clock,
+            peer=self._ip,
+            secure=f.implicit_tls,
+            starttls_available=f.tls is not None and f.config.starttls and not f.implicit_tls,
+            max_message_size=f.max_message_size,
+            limits=f.limits,
+        )
+        if not f.limits.connect(self._ip):
+            self.session.refuse("Too many connections from your address")
+            return
+        self._counted = True
+        self.session.connection_made()
+
+    def dataReceived(self, data: bytes) -> None:
+        assert self.session is not None
+        self.session.data_received(data)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if self._counted:
+            self._counted = False
+            self.factory.limits.disconnect(self._ip)
+        if self.session is not None:
+            self.session.connection_lost()
+        self._release()
+
+    # -- IPushProducer (the transport tells us to stop writing) ------------------------
+
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        self._release()
+
+    def stopProducing(self) -> None:
+        self._paused = False
+        self._release()
+
+    def _release(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:
+            d.callback(None)
+
+    # -- the session's Connection ------------------------------------------------------
+
+    @property
+    def _t(self) -> Any:
+        """The transport, typed loosely: mypy cannot call through zope interfaces."""
+        return self.transport
+
+    def write(self, data: bytes) -> None:
+        self._t.write(data)
+
+    def drain(self) -> Deferred[None] | None:
+        if not self._paused:
+            return None
+        d: Deferred[None] = Deferred()
+        self._waiters.append(d)
+        return d
+
+    def start_tls(self) -> None:
+        tls = self.factory.tls
+        assert tls is not None
+        self._t.startTLS(tls.options())
+
+    def close(self) -> None:
+        self._t.loseConnection()
+
+    def pause_reading(self) -> None:
+        self._t.pauseProducing()
+
+    def resume_reading(self) -> None:
+        self._t.resumeProducing()
+
+
+_LIMITS: WeakKeyDictionary[ChangeHub, Limits] = WeakKeyDictionary()
+
+
+class IMAPFactory(ServerFactory):
+    """Makes IMAP connections; one per listener (plain or implicit TLS)."""
+
+    protocol = IMAPServerProtocol  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        *,
+        config: IMAPConfig,
+        authenticator: Authenticator,
+        blocking: Blocking,
+        hostname: str,
+        tls: TLSProvider | None,
+        changes: ChangeHub,
+        implicit_tls: bool = False,
+        clock: IReactorTime | None = None,
+        max_message_size: int = 64 * 1024 * 1024,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = cast(IReactorTime, reactor)
+        self.config = config
+        self.authenticator = authenticator
+        self.blocking = blocking
+        self.hostname = hostname
+        self.tls = tls
+        self.changes = changes
+        self.implicit_tls = implicit_tls
+        self.clock = clock
+        self.max_message_size = max_message_size
+        # one host has one ChangeHub and (plain + implicit TLS) several factories: the
+        # connection limits count across all of them
+        limits = _LIMITS.get(changes)
+        if limits is None:
+            limits = Limits(config.max_connections_per_ip, config.max_connections_per_user)
+            _LIMITS[changes] = limits
+        self.limits = limits

@@ -1,0 +1,188 @@
+"""One session's view of its selected mailbox (RFC 3501 §2.3.1.2, §5.2, §7.4.1).
+
+Each session keeps its own sequence-number ↔ UID map and the flags it has told its
+client about.  Changes pulled from the store (``Folder.changes_since``) are queued here
+and turned into untagged responses only where the RFC allows: ``EXPUNGE`` never during
+FETCH, STORE or SEARCH (a message expunged meanwhile keeps its sequence number until
+then), ``EXISTS``/``RECENT`` and ``FETCH (FLAGS)`` at the end of any command.
+
+The session's own changes are recorded as they are made (its known flags are updated,
+its expunged messages leave the map at once), so when the same change comes back
+through the feed it matches what the client already knows and is not sent twice.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+from mailhost.imap.wire import plist
+from mailhost.store.api import RECENT, SYSTEM_FLAGS, ChangeKind, ChangeSet, MessageInfo
+
+
+class ViewReset(Exception):
+    """The mailbox was recreated or its UIDVALIDITY changed: the session must end."""
+
+
+def format_flags(flags: Iterable[str]) -> bytes:
+    """System flags first, then keywords, each group sorted (stable for transcripts)."""
+    ordered = sorted(flags, key=lambda f: (not f.startswith("\\"), f))
+    return plist([f.encode("ascii", errors="replace") for f in ordered])
+
+
+class View:
+    def __init__(
+        self,
+        folder_id: str,
+        uidvalidity: int,
+        messages: list[MessageInfo],
+        modseq: int,
+        recent: frozenset[int],
+        read_only: bool,
+    ) -> None:
+        self.folder_id = folder_id
+        self.uidvalidity = uidvalidity
+        self.read_only = read_only
+        self.modseq = modseq
+        #: UIDs in sequence order (ascending), as the client knows them.
+        self.uids: list[int] = [m.uid for m in messages]
+        #: Flags the client has been told (or would see in a FETCH now).
+        self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in messages}
+        self.recent: set[int] = set(recent) & set(self.flags)
+        #: Expunged in the store, not yet announced with EXPUNGE.
+        self.gone: set[int] = set()
+        #: Appended in the store, not yet announced with EXISTS: uid -> flags.
+        self.new: dict[int, frozenset[str]] = {}
+        #: Flag changes not yet announced: uid -> flags.
+        self.changed: dict[int, frozenset[str]] = {}
+        #: Keywords the last FLAGS response listed.
+        self.keywords: set[str] = {f for m in messages for f in m.flags} - SYSTEM_FLAGS
+
+    def flags_lines(self) -> list[bytes]:
+        """``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` for the keywords known now."""
+        flags = format_flags(SYSTEM_FLAGS | self.keywords)
+        permanent = b"()" if self.read_only else flags[:-1] + b" \\*)"
+        return [b"* FLAGS " + flags, b"* OK [PERMANENTFLAGS " + permanent + b"] Flags permitted"]
+
+    def keyword_lines(self, flagsets: Iterable[frozenset[str]]) -> list[bytes]:
+        """New FLAGS responses if these flags bring keywords the client was not told of.
+
+        RFC 3501 §7.2.6: the FLAGS response lists the flags the mailbox uses; clients
+        (Thunderbird's tag list) learn new keywords from it.
+        """
+        seen: set[str] = set()
+        for flags in flagsets:
+            seen |= flags
+        new = seen - SYSTEM_FLAGS - {RECENT} - self.keywords
+        if not new:
+            return []
+        self.keywords |= new
+        return self.flags_lines()
+
+    # -- lookups -----------------------------------------------------------------------
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def uid_of(self, seq: int) -> int:
+        return self.uids[seq - 1]
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def peek_flags(self, uid: int) -> frozenset[str]:
+        """The newest flags known, without marking a pending change as told."""
+        return self.changed.get(uid, self.flags[uid])
+
+    def current_flags(self, uid: int) -> frozenset[str]:
+        """The newest flags known; taking them marks the change as told."""
+        if uid in self.changed:
+            self.flags[uid] = self.changed.pop(uid)
+        return self.flags[uid]
+
+    def flags_for_client(self, uid: int) -> frozenset[str]:
+        flags = self.current_flags(uid)
+        return flags | {RECENT} if uid in self.recent else flags
+
+    @property
+    def uidnext_hint(self) -> int:
+        last = max(self.new) if self.new else (self.uids[-1] if self.uids else 0)
+        return last + 1
+
+    # -- our own changes ---------------------------------------------------------------
+
+    def record_flags(self, uid: int, flags: frozenset[str]) -> None:
+        if uid in self.flags:
+            self.flags[uid] = flags
+            self.changed.pop(uid, None)
+
+    def remove(self, uid: int) -> int | None:
+        """Drop a message this session expunged; returns the sequence number it had."""
+        seq = self.seq_of(uid)
+        if seq is None:
+            return None
+        del self.uids[seq - 1]
+        self.flags.pop(uid, None)
+        self.changed.pop(uid, None)
+        self.recent.discard(uid)
+        self.gone.discard(uid)
+        return seq
+
+    # -- changes from the store --------------------------------------------------------
+
+    def apply(self, changes: ChangeSet) -> bool:
+        """Queue the changes; True if some appends are new (the caller may claim recent)."""
+        if changes.reset or changes.uidvalidity != self.uidvalidity:
+            raise ViewReset(self.folder_id)
+        appended = False
+        last = self.uids[-1] if self.uids else 0
+        for ch in changes.changes:
+            uid = ch.uid
+            if ch.kind is ChangeKind.EXPUNGE:
+                if uid in self.flags:
+                    self.gone.add(uid)
+                    self.changed.pop(uid, None)
+                self.new.pop(uid, None)
+            elif uid in self.flags:
+                if uid not in self.gone and ch.flags != self.flags[uid]:
+                    self.changed[uid] = ch.flags
+                else:
+                    self.changed.pop(uid, None)
+            elif uid > last:
+                self.new[uid] = ch.flags
+                appended = True
+        self.modseq = max(self.modseq, changes.highestmodseq)
+        return appended
+
+    def flush(self, allow_expunge: bool, recent: frozenset[int] = frozenset()) -> list[bytes]:
+        """The untagged responses now due (without CRLF), in the order RFC 3501 implies."""
+        out: list[bytes] = self.keyword_lines([*self.new.values(), *self.changed.values()])
+        if allow_expunge and self.gone:
+            for uid in sorted(self.gone):
+                seq = self.remove(uid)
+                if seq is not None:
+                    out.append(b"* %d EXPUNGE" % seq)
+            self.gone.clear()
+        if self.new:
+            for uid in sorted(self.new):
+                self.uids.append(uid)
+                self.flags[uid] = self.new[uid]
+            self.recent |= set(recent) & set(self.new)
+            self.new.clear()
+            out.append(b"* %d EXISTS" % len(self.uids))
+            out.append(b"* %d RECENT" % len(self.recent))
+        for uid in sorted(self.changed):
+            if uid in self.gone:
+                continue
+            seq = self.seq_of(uid)
+            if seq is None:
+                continue
+            self.flags[uid] = self.changed[uid]
+            out.append(
+                b"* %d FETCH (UID %d FLAGS %s)"
+                % (seq, uid, format_flags(self.flags_for_client(uid)))
+            )
+        self.changed = {u: f for u, f in self.changed.items() if u in self.gone}
+        return out

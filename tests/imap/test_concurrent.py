@@ -1,0 +1,186 @@
+"""Several sessions on one mailbox (RFC 3501 §5.2, §7.4.1; RFC 2180)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import MESSAGE, SPECIAL, Client, Host
+from mailhost.store.maildir import MaildirStore
+
+
+@pytest.fixture(params=["memory", "maildir"])
+def host(request: pytest.FixtureRequest, tmp_path: Path) -> Host:
+    """Every test here runs against both stores: the view must not depend on either."""
+    store = None
+    if request.param == "maildir":
+        store = MaildirStore(tmp_path / "%u", fsync=False, special_folders=SPECIAL)
+    return Host(store=store)
+
+
+def two(host: Host, n: int = 3) -> tuple[Client, Client]:
+    for _ in range(n):
+        host.deliver()
+    a, b = host.connect(), host.connect()
+    for c in (a, b):
+        c.login()
+        c.select()
+    return a, b
+
+
+def test_append_by_another_session(host: Host) -> None:
+    a, b = two(host)
+    out = b.send(b"x APPEND INBOX {5+}\r\nHello\r\n")
+    # the appending session hears of it once (it is selected on INBOX too) and
+    # is the one that gets \Recent for it
+    assert out.startswith(b"* 4 EXISTS\r\n* 1 RECENT\r\nx OK [APPENDUID ")
+    assert a.cmd("y NOOP") == b"* 4 EXISTS\r\n* 3 RECENT\r\ny OK NOOP completed\r\n"
+    assert b.cmd("z NOOP") == b"z OK NOOP completed\r\n"
+
+
+def test_flag_change_reported_once(host: Host) -> None:
+    a, b = two(host)
+    assert b.cmd("x STORE 2 +FLAGS (\\Flagged)") == (
+        b"* 2 FETCH (FLAGS (\\Flagged))\r\nx OK STORE completed\r\n"
+    )
+    assert b.cmd("x2 NOOP") == b"x2 OK NOOP completed\r\n"
+    assert a.cmd("y NOOP") == (
+        b"* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\ny OK NOOP completed\r\n"
+    )
+    assert a.cmd("z NOOP") == b"z OK NOOP completed\r\n"
+
+
+def test_expunge_waits_for_a_command_that_allows_it(host: Host) -> None:
+    a, b = two(host)
+    b.cmd("x STORE 2 +FLAGS.SILENT (\\Deleted)")
+    assert b.cmd("x2 EXPUNGE") == b"* 2 EXPUNGE\r\nx2 OK EXPUNGE completed\r\n"
+    # FETCH: no EXPUNGE; message 2 keeps its number and cannot be fetched
+    assert a.cmd("y FETCH 1:3 UID") == (
+        b"* 1 FETCH (UID 1)\r\n* 3 FETCH (UID 3)\r\n"
+        b"y NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"
+    )
+    assert a.cmd("y2 STORE 3 +FLAGS (\\Seen)") == (
+        b"* 3 FETCH (FLAGS (\\Recent \\Seen))\r\ny2 OK STORE completed\r\n"
+    )
+    assert a.cmd("y3 SEARCH ALL") == b"* SEARCH 1 3\r\ny3 OK SEARCH completed\r\n"
+    # UID commands may announce it
+    assert a.cmd("y4 UID FETCH 3 UID") == (
+        b"* 2 EXPUNGE\r\n* 2 FETCH (UID 3)\r\ny4 OK FETCH completed\r\n"
+    )
+    assert a.cmd("z NOOP") == b"z OK NOOP completed\r\n"
+
+
+def test_expunge_then_append_keeps_numbers_straight(host: Host) -> None:
+    a, b = two(host)
+    b.cmd("x STORE 1 +FLAGS.SILENT (\\Deleted)")
+    b.cmd("x2 EXPUNGE")
+    host.deliver()
+    # during FETCH the expunged message still counts: EXISTS 4, not 3
+    out = a.cmd("y FETCH 3 UID")
+    assert out == b"* 3 FETCH (UID 3)\r\n* 4 EXISTS\r\n* 4 RECENT\r\ny OK FETCH completed\r\n"
+    assert a.cmd("z NOOP") == b"* 1 EXPUNGE\r\nz OK NOOP completed\r\n"
+    assert a.cmd("w FETCH 3 UID") == b"* 3 FETCH (UID 4)\r\nw OK FETCH completed\r\n"
+
+
+def test_changes_by_another_process(host: Host) -> None:
+    a, _ = two(host)
+    inbox = host.inbox()
+    # as a POP3 QUIT or delivery would, straight through the store
+    inbox.expunge([1])
+    from mailhost.store.api import FlagMode
+
+    inbox.set_flags([3], ["\\Answered"], FlagMode.ADD)
+    host.deliver(MESSAGE)
+    assert a.cmd("y NOOP") == (
+        b"* 1 EXPUNGE\r\n* 3 EXISTS\r\n* 3 RECENT\r\n"
+        b"* 2 FETCH (UID 3 FLAGS (\\Answered \\Recent))\r\ny OK NOOP completed\r\n"
+    )
+
+
+def test_pull_alone_converges_without_push(host: Host) -> None:
+    host.hub.push_enabled = False
+    a, b = two(host)
+    b.cmd("x STORE 1 +FLAGS (\\Seen)")
+    assert a.cmd("y CHECK") == (
+        b"* 1 FETCH (UID 1 FLAGS (\\Recent \\Seen))\r\ny OK CHECK completed\r\n"
+    )
+
+
+def test_idle_sees_append_at_once(host: Host) -> None:
+    a, b = two(host)
+    assert a.cmd("i IDLE") == b"+ idling\r\n"
+    b.send(b"x APPEND INBOX {5+}\r\nHello\r\n")
+    # the idling session pulls first, so \Recent is its
+    assert a.take() == b"* 4 EXISTS\r\n* 4 RECENT\r\n"
+    b.cmd("x2 STORE 4 +FLAGS (\\Deleted)")
+    assert a.take() == b"* 4 FETCH (UID 4 FLAGS (\\Deleted \\Recent))\r\n"
+    b.cmd("x3 EXPUNGE")
+    assert a.take() == b"* 4 EXPUNGE\r\n"
+    assert a.cmd("DONE") == b"i OK IDLE terminated\r\n"
+
+
+def test_three_sessions(host: Host) -> None:
+    a, b = two(host)
+    c = host.connect()
+    c.login()
+    c.select()
+    a.cmd("1 STORE 1 +FLAGS.SILENT (\\Deleted)")
+    a.cmd("2 EXPUNGE")
+    b.send(b"3 APPEND INBOX {1+}\r\nX\r\n")
+    c.cmd("4 STORE 2 FLAGS (\\Flagged)")
+    assert a.cmd("5 NOOP") == (
+        b"* 3 EXISTS\r\n* 2 RECENT\r\n* 1 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n"
+        b"5 OK NOOP completed\r\n"
+    )
+    # B's APPEND already reported the expunge; C's STORE could not
+    assert b.cmd("6 NOOP") == b"* 1 FETCH (UID 2 FLAGS (\\Flagged))\r\n6 OK NOOP completed\r\n"
+    assert c.cmd("7 NOOP") == b"* 1 EXPUNGE\r\n7 OK NOOP completed\r\n"
+    for s in (a, b, c):
+        assert s.cmd("8 FETCH 1:* UID") == (
+            b"* 1 FETCH (UID 2)\r\n* 2 FETCH (UID 3)\r\n* 3 FETCH (UID 4)\r\n"
+            b"8 OK FETCH completed\r\n"
+        )
+
+
+def test_selected_folder_deleted_elsewhere(host: Host) -> None:
+    host.store.account("alice").create_folder("Box")
+    a = host.connect()
+    a.login()
+    a.select("Box")
+    host.store.account("alice").delete_folder("Box")
+    assert a.cmd("x NOOP") == b"* BYE Selected mailbox was deleted\r\n"
+    assert a.closed
+
+
+def test_search_and_fetch_do_not_swallow_flag_updates(host: Host) -> None:
+    a, b = two(host)
+    b.cmd("x STORE 1 +FLAGS (\\Flagged \\Seen)")
+    assert a.cmd("y SEARCH FLAGGED") == (
+        b"* SEARCH 1\r\n* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent \\Seen))\r\n"
+        b"y OK SEARCH completed\r\n"
+    )
+    b.cmd("x2 STORE 2 +FLAGS (\\Seen)")
+    assert a.cmd("z FETCH 2 BODY[]<0.4>") == (
+        b"* 2 FETCH (BODY[]<0> {4}\r\nFrom)\r\n* 2 FETCH (UID 2 FLAGS (\\Recent \\Seen))\r\n"
+        b"z OK FETCH completed\r\n"
+    )
+
+
+def test_fetch_everything_in_an_empty_mailbox(host: Host) -> None:
+    a = host.connect()
+    a.login()
+    a.select()
+    assert a.cmd("x FETCH 1:* FLAGS") == b"x OK FETCH completed\r\n"
+    assert a.cmd("y FETCH 1 FLAGS") == b"y BAD Invalid message sequence number\r\n"
+
+
+def test_new_keyword_from_another_session_updates_flags(host: Host) -> None:
+    a, b = two(host)
+    b.cmd("x STORE 1 +FLAGS.SILENT ($Label1)")
+    assert a.cmd("y NOOP") == (
+        b"* FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Label1)\r\n"
+        b"* OK [PERMANENTFLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Label1 \\*)]"
+        b" Flags permitted\r\n"
+        b"* 1 FETCH (UID 1 FLAGS (\\Recent $Label1))\r\ny OK NOOP completed\r\n"
+    )

@@ -1,0 +1,159 @@
+"""FETCH of structure, sections, BINARY and partials (RFC 3501 §6.4.5, RFC 3516)."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import Host
+from mailhost.imap.fetch import read_header
+
+MULTIPART = (
+    b"From: a@example.org\r\n"
+    b"Subject: parts\r\n"
+    b'Content-Type: multipart/mixed; boundary="XyZ"\r\n'
+    b"\r\n"
+    b"--XyZ\r\n"
+    b"Content-Type: text/plain\r\n"
+    b"\r\n"
+    b"first\r\n"
+    b"--XyZ\r\n"
+    b"Content-Type: application/octet-stream\r\n"
+    b"Content-Transfer-Encoding: base64\r\n"
+    b"\r\n"
+    b"AAEC\r\n"
+    b"--XyZ--\r\n"
+)
+
+
+def session(host: Host, *messages: bytes):  # type: ignore[no-untyped-def]
+    for m in messages:
+        host.deliver(m)
+    c = host.connect()
+    c.login()
+    c.select()
+    return c
+
+
+def test_sections_and_labels(host: Host) -> None:
+    c = session(host, MULTIPART)
+    out = c.cmd(
+        "a FETCH 1 (BODY.PEEK[HEADER.FIELDS (subject)] BODY.PEEK[1] BODY.PEEK[2.MIME]"
+        " BODY.PEEK[9] BODY.PEEK[1]<1.3>)"
+    )
+    assert out == (
+        b"* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {18}\r\nSubject: parts\r\n\r\n"
+        b" BODY[1] {5}\r\nfirst"
+        b" BODY[2.MIME] {77}\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        b" BODY[9] {0}\r\n"
+        b" BODY[1]<1> {3}\r\nirs)\r\n"
+        b"a OK FETCH completed\r\n"
+    )
+
+
+def test_bodystructure_and_envelope_are_lists(host: Host) -> None:
+    c = session(host, MULTIPART)
+    out = c.cmd("a FETCH 1 (BODYSTRUCTURE BODY ENVELOPE)")
+    assert out.startswith(b'* 1 FETCH (BODYSTRUCTURE (("text" "plain" ')
+    assert b' BODY (("text" "plain" ' in out
+    assert re.search(rb' ENVELOPE \(NIL "parts" \(\(NIL NIL "a" "example.org"\)\)', out)
+    assert out.endswith(b"a OK FETCH completed\r\n")
+
+
+def test_binary(host: Host) -> None:
+    c = session(host, MULTIPART)
+    assert "BINARY" in c.cmd("x CAPABILITY").decode()
+    assert c.cmd("a FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[1])") == (
+        b"* 1 FETCH (BINARY[2] ~{3}\r\n\x00\x01\x02 BINARY.SIZE[2] 3 BINARY[1] {5}\r\nfirst)\r\n"
+        b"a OK FETCH completed\r\n"
+    )
+    # BINARY (not PEEK) sets \Seen
+    assert c.cmd("b FETCH 1 BINARY[1]") == (
+        b"* 1 FETCH (BINARY[1] {5}\r\nfirst FLAGS (\\Recent \\Seen))\r\nb OK FETCH completed\r\n"
+    )
+    uv = host.inbox().uidvalidity
+    assert c.send(b"c APPEND INBOX ~{3+}\r\na\x00b\r\n") == (
+        b"* 2 EXISTS\r\n* 2 RECENT\r\nc OK [APPENDUID %d 2] APPEND completed\r\n" % uv
+    )
+
+
+def test_rfc822_forms(host: Host) -> None:
+    c = session(host, MULTIPART)
+    head = MULTIPART[: MULTIPART.index(b"\r\n\r\n") + 4]
+    assert c.cmd("a FETCH 1 RFC822.HEADER") == (
+        b"* 1 FETCH (RFC822.HEADER {%d}\r\n%s)\r\na OK FETCH completed\r\n" % (len(head), head)
+    )
+    text = MULTIPART[len(head) :]
+    assert c.cmd("b FETCH 1 RFC822.TEXT") == (
+        b"* 1 FETCH (RFC822.TEXT {%d}\r\n%s FLAGS (\\Recent \\Seen))\r\nb OK FETCH completed\r\n"
+        % (len(text), text)
+    )
+
+
+def test_macros(host: Host) -> None:
+    c = session(host, MULTIPART)
+    out = c.cmd("a FETCH 1 FAST")
+    assert re.fullmatch(
+        rb'\* 1 FETCH \(FLAGS \(\\Recent\) INTERNALDATE "\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d \+0000"'
+        rb" RFC822.SIZE %d\)\r\na OK FETCH completed\r\n" % len(MULTIPART),
+        out,
+    )
+    assert b" ENVELOPE (" in c.cmd("b FETCH 1 ALL")
+    assert b" BODY ((" in c.cmd("c FETCH 1 FULL")
+
+
+def test_header_is_read_without_the_body(host: Host) -> None:
+    big = b"Subject: big\r\nFrom: a@example.org\r\n\r\n" + b"x" * 3_000_000
+    uid = host.deliver(big)
+    data, whole = read_header(host.inbox(), uid)
+    assert data == b"Subject: big\r\nFrom: a@example.org\r\n\r\n" and not whole
+    data, whole = read_header(host.inbox(), host.deliver(b"Subject: only\r\n"))
+    assert data == b"Subject: only\r\n" and whole
+    c = host.connect()
+    c.login()
+    c.select()
+    assert c.cmd("a FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])") == (
+        b"* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {16}\r\nSubject: big\r\n\r\n)\r\n"
+        b"a OK FETCH completed\r\n"
+    )
+    # the header-only parse is not mistaken for the whole message afterwards
+    assert c.cmd("b FETCH 1 BODY.PEEK[TEXT]<2999998.10>") == (
+        b"* 1 FETCH (BODY[TEXT]<2999998> {2}\r\nxx)\r\nb OK FETCH completed\r\n"
+    )
+
+
+def test_fetch_syntax_errors(host: Host) -> None:
+    c = session(host, MULTIPART)
+    for bad in (
+        "a FETCH 1 BODY[MIME]",
+        "a FETCH 1 BODY[1.BOGUS]",
+        "a FETCH 1 BODY[]<1>",
+        "a FETCH 1 (FLAGS",
+        "a FETCH 0 FLAGS",
+        "a FETCH 1 BINARY[1.HEADER]",
+    ):
+        assert c.cmd(bad).startswith(b"a BAD "), bad
+
+
+def test_header_listing_is_read_in_batches() -> None:
+    from mailhost.blocking import InlineBlocking
+
+    class Counting(InlineBlocking):
+        calls = 0
+
+        def run(self, f, *args, **kwargs):  # type: ignore[no-untyped-def]
+            Counting.calls += 1
+            return super().run(f, *args, **kwargs)
+
+    h = Host(blocking=Counting())
+    for i in range(100):
+        h.deliver(b"Subject: %d\r\nFrom: a@example.org\r\n\r\nbody\r\n" % i)
+    c = h.connect()
+    c.login()
+    c.select()
+    Counting.calls = 0
+    out = c.cmd("a UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)")
+    assert out.count(b" FETCH (UID ") == 100
+    assert b"* 100 FETCH (UID 100 FLAGS (\\Recent) BODY[HEADER.FIELDS (SUBJECT)] {15}\r\n" in out
+    # a pull before and after, and two batches of headers
+    assert Counting.calls == 4

@@ -1,0 +1,120 @@
+"""Every RFC 3501 SEARCH key (§6.4.4), over flags, sizes, dates, headers and text."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import Client, Host
+
+M1 = (
+    b"From: Alice Example <alice@example.org>\r\n"
+    b"To: bob@example.org\r\n"
+    b"Cc: carol@example.org\r\n"
+    b"Subject: Quarterly report\r\n"
+    b"Date: Mon, 02 Mar 2026 23:30:00 -0800\r\n"
+    b"X-Priority: 1\r\n"
+    b"\r\n"
+    b"Numbers are up.\r\n"
+)
+M2 = (
+    b"From: =?iso-8859-1?q?J=FCrgen?= <j@example.de>\r\n"
+    b"To: alice@example.org\r\n"
+    b"Bcc: hidden@example.org\r\n"
+    b"Subject: =?utf-8?b?R3LDvMOfZQ==?=\r\n"
+    b"Date: Tue, 10 Mar 2026 08:00:00 +0000\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=iso-8859-1\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n"
+    b"\r\n"
+    b"Sch=F6ne Gr=FC=DFe\r\n"
+)
+M3 = b"Subject: no date\r\nFrom: dave@example.net\r\n\r\n" + b"z" * 2000 + b"\r\n"
+
+
+@pytest.fixture
+def c(host: Host) -> Client:
+    inbox = host.inbox()
+    inbox.append(M1, ["\\Seen", "\\Answered"], internaldate=1772539200.0)  # 3 Mar 2026
+    inbox.append(M2, ["\\Flagged", "\\Draft", "$Work"], internaldate=1773144000.0)  # 10 Mar
+    inbox.claim_recent()  # another session saw 1 and 2 first
+    inbox.append(M3, ["\\Deleted"], internaldate=1774008000.0)  # 20 Mar 2026
+    client = host.connect()
+    client.login()
+    client.select()
+    return client
+
+
+@pytest.mark.parametrize(
+    "criteria,expected",
+    [
+        ("ALL", "1 2 3"),
+        ("ANSWERED", "1"),
+        ("UNANSWERED", "2 3"),
+        ("DELETED", "3"),
+        ("UNDELETED", "1 2"),
+        ("DRAFT", "2"),
+        ("UNDRAFT", "1 3"),
+        ("FLAGGED", "2"),
+        ("UNFLAGGED", "1 3"),
+        ("SEEN", "1"),
+        ("UNSEEN", "2 3"),
+        ("KEYWORD $Work", "2"),
+        ("UNKEYWORD $Work", "1 3"),
+        ("RECENT", "3"),
+        ("NEW", "3"),
+        ("OLD", "1 2"),
+        ("LARGER 1000", "3"),
+        ("SMALLER 1000", "1 2"),
+        ("BEFORE 10-Mar-2026", "1"),
+        ("ON 10-Mar-2026", "2"),
+        ("SINCE 10-Mar-2026", "2 3"),
+        ('SENTON "2-Mar-2026"', "1"),
+        ("SENTBEFORE 3-Mar-2026", "1"),
+        ("SENTSINCE 10-Mar-2026", "2 3"),
+        ("FROM alice", "1"),
+        ("FROM jürgen", "2"),
+        ("TO alice", "2"),
+        ("CC carol", "1"),
+        ("BCC hidden", "2"),
+        ("SUBJECT QUARTERLY", "1"),
+        ("SUBJECT grüße", "2"),
+        ("HEADER X-Priority 1", "1"),
+        ('HEADER X-Priority ""', "1"),
+        ('HEADER "Content-Transfer-Encoding" quoted', "2"),
+        ("BODY numbers", "1"),
+        ("BODY SCHÖNE", "2"),
+        ("BODY alice", ""),
+        ("TEXT alice", "1 2"),
+        ("TEXT zzzz", "3"),
+        ("1:2", "1 2"),
+        ("2:*", "2 3"),
+        ("UID 1,3", "1 3"),
+        ("NOT SEEN", "2 3"),
+        ("OR SEEN FLAGGED", "1 2"),
+        ("OR (SEEN ANSWERED) NOT (OR FLAGGED DELETED)", "1"),
+        ("(FLAGGED) (DRAFT) UNSEEN", "2"),
+        ("NOT NOT NOT ALL", ""),
+    ],
+)
+def test_search_key(c: Client, criteria: str, expected: str) -> None:
+    out = c.send(b"s SEARCH CHARSET UTF-8 " + criteria.encode() + b"\r\n")
+    assert out == b"* SEARCH%s\r\ns OK SEARCH completed\r\n" % (
+        b" " + expected.encode() if expected else b""
+    )
+
+
+def test_uid_search_and_literal_strings(c: Client) -> None:
+    assert c.cmd("a UID SEARCH 2:3") == b"* SEARCH 2 3\r\na OK SEARCH completed\r\n"
+    assert c.send(b"b SEARCH CHARSET UTF-8 SUBJECT {6+}\r\ngr\xc3\xbc\xc3\x9f\r\n") == (
+        b"* SEARCH 2\r\nb OK SEARCH completed\r\n"
+    )
+    assert c.cmd("c SEARCH CHARSET US-ASCII SUBJECT report") == (
+        b"* SEARCH 1\r\nc OK SEARCH completed\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "bad", ["SEARCH", "SEARCH FROB", "SEARCH SINCE 31-Feb-2026", "SEARCH OR SEEN", "SEARCH (SEEN"]
+)
+def test_search_syntax(c: Client, bad: str) -> None:
+    assert c.cmd("x " + bad).startswith(b"x BAD ")
