@@ -214,9 +214,11 @@ def build_service(
     for label, descriptions, make, implicit in plan:
         for description in descriptions:
             factory = make(implicit)
+            factory.noisy = False  # type: ignore[attr-defined]
             if implicit:
                 assert tls is not None
                 factory = tls.wrap(factory)
+                factory.noisy = False  # type: ignore[attr-defined]
             listener = ListenerService(reactor, description, factory, label)
             listener.setServiceParent(host)
             host.listeners.append(listener)
