@@ -10,10 +10,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Protocol
 
 from twisted.internet.interfaces import IReactorFromThreads
 
 Key = tuple[str, str]
+
+
+class SubscriptionObserver(Protocol):
+    def first_subscriber(self, username: str, folder_id: str) -> None: ...
+
+    def last_unsubscribed(self, username: str, folder_id: str) -> None: ...
 
 
 class ChangeHub:
@@ -22,13 +29,23 @@ class ChangeHub:
         self._subscribers: defaultdict[Key, list[Callable[[], None]]] = defaultdict(list)
         #: False in tests that prove sessions converge on pull alone.
         self.push_enabled = True
+        self._observers: list[SubscriptionObserver] = []
+
+    def observe(self, observer: SubscriptionObserver) -> None:
+        """Tell ``observer`` when a folder gets its first subscriber and loses its last
+        (the watcher watches exactly the folders some session has open)."""
+        self._observers.append(observer)
 
     def subscribe(
         self, username: str, folder_id: str, wake: Callable[[], None]
     ) -> Callable[[], None]:
         """Call ``wake()`` on the reactor thread after changes; returns the unsubscribe call."""
         key = (username, folder_id)
+        first = key not in self._subscribers
         self._subscribers[key].append(wake)
+        if first:
+            for observer in self._observers:
+                observer.first_subscriber(username, folder_id)
 
         def unsubscribe() -> None:
             subs = self._subscribers.get(key)
@@ -36,6 +53,8 @@ class ChangeHub:
                 subs.remove(wake)
                 if not subs:
                     del self._subscribers[key]
+                    for observer in self._observers:
+                        observer.last_unsubscribed(username, folder_id)
 
         return unsubscribe
 

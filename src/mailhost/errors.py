@@ -40,6 +40,10 @@ class MessageGone(StoreError):
     """The message was expunged meanwhile (IMAP ``[EXPUNGEISSUED]``, RFC 2180)."""
 
 
+class TooManyKeywords(StoreError):
+    """The folder has no room for another keyword (Maildir has 26 letters) (``[LIMIT]``)."""
+
+
 class MailboxInUse(StoreError):
     """Another session holds the exclusive maildrop lease (POP3 ``[IN-USE]``)."""
 

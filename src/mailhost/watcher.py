@@ -272,6 +272,20 @@ class FolderWatcher(Service):
             self.rescan()  # events may have been lost meanwhile
 
 
+class _Watching:
+    """Watch a folder while some session is subscribed to it."""
+
+    def __init__(self, watcher: FolderWatcher, locate: Callable[[str, str], Path | None]) -> None:
+        self.watcher = watcher
+        self.locate = locate
+
+    def first_subscriber(self, username: str, folder_id: str) -> None:
+        self.watcher.watch(username, folder_id, self.locate(username, folder_id))
+
+    def last_unsubscribed(self, username: str, folder_id: str) -> None:
+        self.watcher.unwatch(username, folder_id)
+
+
 def watcher_service(
     config: Config, store: Store, changes: ChangeHub, reactor: Any = None
 ) -> FolderWatcher | None:
@@ -289,26 +303,7 @@ def watcher_service(
         rescan_interval=config.store.rescan_interval,
         use_inotify=config.store.inotify,
     )
-    subscribe = changes.subscribe
-
-    def watching_subscribe(
-        username: str, folder_id: str, wake: Callable[[], None]
-    ) -> Callable[[], None]:
-        unsubscribe = subscribe(username, folder_id, wake)
-        watcher.watch(username, folder_id, locate(username, folder_id))
-        done = False
-
-        def unsubscribe_and_unwatch() -> None:
-            nonlocal done
-            unsubscribe()
-            if not done:
-                done = True
-                watcher.unwatch(username, folder_id)
-
-        return unsubscribe_and_unwatch
-
-    # ChangeHub has no subscription hook yet: wrap this instance's subscribe
-    changes.subscribe = watching_subscribe  # type: ignore[method-assign]
+    changes.observe(_Watching(watcher, locate))
     return watcher
 
 

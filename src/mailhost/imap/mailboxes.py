@@ -154,11 +154,10 @@ def _status_line(s: IMAPSession, name: str, st: FolderStatus, items: list[bytes]
         b"UIDVALIDITY": st.uidvalidity,
         b"UNSEEN": st.unseen,
         b"SIZE": st.size,
-        # \Recent belongs to the session that claims it; the store does not count the
-        # unclaimed ones, so only the selected mailbox has a true figure
+        # the selected mailbox's \Recent messages were claimed by this session
         b"RECENT": len(s.view.recent)
         if s.folder is not None and s.folder.name == name and s.view
-        else 0,
+        else st.recent,
     }
     body = b" ".join(it + b" %d" % values[it] for it in items)
     return b"* STATUS " + _wire_name(name) + b" (" + body + b")"

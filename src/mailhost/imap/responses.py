@@ -39,6 +39,7 @@ _CODES: list[tuple[type[BaseException], bytes, str]] = [
     (errors.MailboxInUse, b"INUSE", "Mailbox is in use by another session"),
     (errors.LeaseLost, b"INUSE", "Mailbox is in use by another session"),
     (errors.OverQuota, b"OVERQUOTA", "Quota exceeded"),
+    (errors.TooManyKeywords, b"LIMIT", "No room for another keyword in this mailbox"),
     (errors.MessageTooBig, b"TOOBIG", "Message too large"),
     (errors.TemporaryFailure, b"UNAVAILABLE", "Temporary failure, try again later"),
     (errors.LoginDelayed, b"UNAVAILABLE", "Login delayed, try again later"),

@@ -90,6 +90,8 @@ class FolderStatus:
     unseen: int
     #: Sum of RFC822.SIZE over the folder.
     size: int
+    #: Messages no session has claimed as ``\\Recent`` yet (STATUS RECENT).
+    recent: int = 0
 
 
 class ChangeKind(enum.Enum):

@@ -143,6 +143,7 @@ class MemoryFolder:
                 messages=len(infos),
                 unseen=sum(1 for i in infos if SEEN not in i.flags),
                 size=sum(i.size for i in infos),
+                recent=sum(1 for uid in d.messages if uid > d.recent_floor),
             )
 
     def list_messages(self) -> list[MessageInfo]:

@@ -7,13 +7,9 @@ Only 26 letters exist; a 27th keyword in one folder is refused (see :class:`TooM
 
 from __future__ import annotations
 
-from mailhost.errors import StoreError
+from mailhost.errors import TooManyKeywords
 
 MAX_KEYWORDS = 26
-
-
-class TooManyKeywords(StoreError):
-    """The folder already uses all 26 Maildir keyword letters."""
 
 
 def parse_keywords(text: str) -> dict[int, str]:

@@ -786,6 +786,7 @@ class FolderState:
             messages=len(self.msgs),
             unseen=unseen,
             size=self.total_size,
+            recent=sum(1 for uid in self.msgs if uid > self.recent_floor),
         )
 
     def changes_since(self, modseq: int) -> ChangeSet:
