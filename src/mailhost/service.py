@@ -83,7 +83,7 @@ class ListenerService(Service):
         super().stopService()
         if self.port is not None:
             port, self.port = self.port, None
-            return port.stopListening()  # type: ignore[return-value]
+            return port.stopListening()
         return None
 
     @property
@@ -218,7 +218,7 @@ def build_service(
             if implicit:
                 assert tls is not None
                 factory = tls.wrap(factory)
-                factory.noisy = False  # type: ignore[attr-defined]
+                factory.noisy = False
             listener = ListenerService(reactor, description, factory, label)
             listener.setServiceParent(host)
             host.listeners.append(listener)
