@@ -26,6 +26,7 @@ run: $(STAMP)
 test: $(STAMP)
 	./scripts/test-deps.sh
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

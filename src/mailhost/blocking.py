@@ -32,7 +32,7 @@ class ThreadedBlocking:
         self.pool = pool
 
     def run(self, f: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
-        return deferToThreadPool(self._reactor, self.pool, f, *args, **kwargs)  # type: ignore[arg-type]
+        return deferToThreadPool(self._reactor, self.pool, f, *args, **kwargs)
 
 
 class InlineBlocking:

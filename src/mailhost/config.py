@@ -287,7 +287,7 @@ def config_from_dict(
 ) -> Config:
     """Build a :class:`Config` from parsed TOML (or from a dict made in code)."""
     loader = _Loader(source, text)
-    cfg = loader.build(Config, data, "", base or Path.cwd())
+    cfg: Config = loader.build(Config, data, "", base or Path.cwd())
     src = Path(source) if source and not source.startswith("<") else None
     return dataclasses.replace(cfg, source=src)
 

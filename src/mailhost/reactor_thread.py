@@ -35,13 +35,16 @@ class ReactorThread:
 
     def call(self, f: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``f`` on the reactor thread and wait; Deferred results are waited for."""
-        return blockingCallFromThread(self.reactor, f, *args, **kwargs)  # type: ignore[no-any-return]
+        return blockingCallFromThread(self.reactor, f, *args, **kwargs)
 
     def listen(
         self, factory: IProtocolFactory, description: str = "tcp:0:interface=127.0.0.1"
     ) -> IListeningPort:
         """Listen with ``factory`` on a free loopback port; ``.getHost().port`` tells which."""
-        return self.call(lambda: serverFromString(self.reactor, description).listen(factory))
+        port: IListeningPort = self.call(
+            lambda: serverFromString(self.reactor, description).listen(factory)
+        )
+        return port
 
     def stop_listening(self, port: IListeningPort) -> None:
         self.call(port.stopListening)

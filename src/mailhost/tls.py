@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -64,6 +64,19 @@ def check_sni(value: Mapping[str, tuple[Path, ...]]) -> str | None:
         if len(files) != 2:
             return f"{name!r}: give [certificate, key], two paths"
     return None
+
+
+class TLSSection(Protocol):
+    """The ``[tls]`` keys :meth:`TLSProvider.from_config` needs (``mailhost.config.TLSConfig``)."""
+
+    @property
+    def certificate(self) -> Path: ...
+    @property
+    def private_key(self) -> Path: ...
+    @property
+    def self_signed(self) -> bool: ...
+    @property
+    def min_version(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,7 @@ def load_options(
     ):
         raise TLSError(f"{key_path} does not match the certificate in {cert_path}")
     # An unknown cipher string yields no ciphers: CertificateOptions raises ValueError.
-    acceptable = ssl.AcceptableCiphers.fromOpenSSLCipherString(ciphers)  # type: ignore[no-untyped-call]
+    acceptable = ssl.AcceptableCiphers.fromOpenSSLCipherString(ciphers)
 
     def build(native: bool) -> ssl.CertificateOptions:
         if native:  # pyOpenSSL >= 24.3 takes cryptography objects; its own are deprecated
@@ -207,11 +220,11 @@ class TLSProvider:
         self._loaded = self._load()
 
     @classmethod
-    def from_config(cls, tls_config: object, hostname: str) -> TLSProvider:
+    def from_config(cls, tls_config: TLSSection, hostname: str) -> TLSProvider:
         """From ``[tls]``; ``sni`` and ``ciphers`` are read when the section has them."""
-        cert: Path = tls_config.certificate  # type: ignore[attr-defined]
-        key: Path = tls_config.private_key  # type: ignore[attr-defined]
-        if tls_config.self_signed and not (cert.exists() and key.exists()):  # type: ignore[attr-defined]
+        cert = tls_config.certificate
+        key = tls_config.private_key
+        if tls_config.self_signed and not (cert.exists() and key.exists()):
             make_self_signed(cert, key, hostname)
         sni: Mapping[str, tuple[Path, ...]] = getattr(tls_config, "sni", {})
         problem = check_sni(sni)
@@ -220,7 +233,7 @@ class TLSProvider:
         return cls(
             cert,
             key,
-            tls_config.min_version,  # type: ignore[attr-defined]
+            tls_config.min_version,
             sni={name: (files[0], files[1]) for name, files in sni.items()},
             ciphers=getattr(tls_config, "ciphers", MODERN_CIPHERS),
         )
@@ -278,7 +291,7 @@ class TLSProvider:
         ``clock`` (default: the reactor) schedules the flushing of small writes; tests
         pass a ``task.Clock``.
         """
-        return TLSMemoryBIOFactory(self, False, factory, clock=clock)  # type: ignore[arg-type]
+        return TLSMemoryBIOFactory(self, False, factory, clock=clock)
 
 
 def install_sighup_reload(

@@ -52,7 +52,7 @@ def build_authenticator(
     )
     sessions = SessionWatch(state, blocking, reactor, auth.revocation_check_interval)
     realm = MailRealm(store, blocking, sessions.hooks)
-    portal = Portal(realm, [MailChecker(verifier, blocking)])  # type: ignore[arg-type, list-item]
+    portal = Portal(realm, [MailChecker(verifier, blocking)])
     return PortalAuthenticator(
         portal,
         reactor,

@@ -83,7 +83,7 @@ class PortalAuthenticator:
         creds = ContextCredentials(
             username, secret, ctx, now, self.throttle.code_allowed(username, now)
         )
-        d: Deferred[Any] = self.portal.login(creds, None, AVATAR_INTERFACES[ctx.protocol])  # type: ignore[arg-type]
+        d: Deferred[Any] = self.portal.login(creds, None, AVATAR_INTERFACES[ctx.protocol])
         d.addCallbacks(
             self._succeeded,
             self._failed,
@@ -103,7 +103,7 @@ class PortalAuthenticator:
     def _failed(
         self, f: Failure, username: str, secret: str, ctx: LoginContext, now: float
     ) -> Deferred[MailUser] | Failure:
-        if not f.check(UnauthorizedLogin):  # type: ignore[no-untyped-call]
+        if not f.check(UnauthorizedLogin):
             return f
         result = f.value.result if isinstance(f.value, CheckFailed) else CheckResult(False)
         self._events(result)

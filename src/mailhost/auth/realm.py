@@ -18,7 +18,7 @@ from mailhost.blocking import Blocking
 from mailhost.store.api import Store
 
 
-class IMailAvatar(Interface):  # type: ignore[misc]
+class IMailAvatar(Interface):
     """A logged-in mail user (:class:`~mailhost.auth.api.MailUser`)."""
 
 
@@ -58,13 +58,13 @@ class MailRealm:
 
     def requestAvatar(
         self, avatarId: Any, mind: object, *interfaces: Any
-    ) -> Deferred[tuple[Any, MailUser, Callable[[], None]]]:
+    ) -> Deferred[tuple[type[Interface], object, Callable[[], None]]]:
         iface = next((i for i in interfaces if i.isOrExtends(IMailAvatar)), None)
         if iface is None:
             raise NotImplementedError("MailRealm serves only IMailAvatar interfaces")
         username = str(avatarId)
 
-        def made(account: Any) -> tuple[Any, MailUser, Callable[[], None]]:
+        def made(account: Any) -> tuple[type[Interface], object, Callable[[], None]]:
             still_valid, logout = self.hooks(avatarId)
             user = MailUser(username, account, still_valid=still_valid, logout=logout)
             return iface, user, logout

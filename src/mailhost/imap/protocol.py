@@ -313,8 +313,8 @@ class IMAPSession:
             self._send(b"+ Ready for literal data")
 
         def missing(failure: Failure) -> None:
-            failure.trap(*KNOWN)  # type: ignore[no-untyped-call]
-            if not failure.check(errors.NoSuchFolder):  # type: ignore[no-untyped-call]
+            failure.trap(*KNOWN)
+            if not failure.check(errors.NoSuchFolder):
                 # let the command itself meet (and report) the trouble
                 self._send(b"+ Ready for literal data")
                 return
@@ -358,7 +358,7 @@ class IMAPSession:
             self._pump()
 
     def _failed(self, failure: Failure) -> None:
-        if failure.check(Closed):  # type: ignore[no-untyped-call]
+        if failure.check(Closed):
             return
         if self._closed:
             # the connection went away while the command waited on the store
@@ -487,11 +487,11 @@ class IMAPSession:
             d.addErrback(self._idle_failed)
 
     def _idle_failed(self, failure: Failure) -> None:
-        if failure.check(ViewReset, errors.NoSuchFolder):  # type: ignore[no-untyped-call]
+        if failure.check(ViewReset, errors.NoSuchFolder):
             self._send(b"* BYE Selected mailbox is gone")
             self._close()
             return
-        if failure.check(*KNOWN):  # type: ignore[no-untyped-call]
+        if failure.check(*KNOWN):
             return  # transient: the next wake-up or command tries again
         self._failed(failure)
 

@@ -13,7 +13,7 @@ import weakref
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -50,8 +50,8 @@ _session_ids = itertools.count(1)
 
 def _mapped(failure: Failure) -> BaseException:
     """The error of ``failure`` if responses.py maps it; anything else is re-raised."""
-    failure.trap(*r.MAPPED_ERRORS)  # type: ignore[no-untyped-call]
-    return failure.value  # type: ignore[return-value]
+    failure.trap(*r.MAPPED_ERRORS)
+    return cast(BaseException, failure.value)
 
 
 def _open_maildrop(
