@@ -80,7 +80,16 @@ class ListenerService(Service):
         d.addCallbacks(listening, failed)
 
     def stopService(self) -> Deferred[None] | None:
+        """Stop listening and close the sessions this listener accepted.
+
+        A POP3 session closed this way applies no deletions (RFC 1939 §6).
+        """
         super().stopService()
+        inner = getattr(self.factory, "wrappedFactory", self.factory)
+        for proto in list(getattr(inner, "connections", ())):
+            transport = getattr(proto, "transport", None)
+            if transport is not None:
+                transport.loseConnection()
         if self.port is not None:
             port, self.port = self.port, None
             return port.stopListening()

@@ -125,8 +125,6 @@ class MailHost:
             rt = reactor_thread()
 
             def stop() -> Any:
-                for lst in service.listeners:
-                    _drop_connections(lst)
                 return service.stopService()
 
             rt.call(stop)
@@ -195,15 +193,6 @@ class MailHost:
         else:
             data = message
         return self.account(user).folder(folder).append(data)
-
-
-def _drop_connections(listener: Any) -> None:
-    factory = listener.factory
-    inner = getattr(factory, "wrappedFactory", factory)
-    for proto in list(getattr(inner, "connections", ())):
-        transport = getattr(proto, "transport", None)
-        if transport is not None:
-            transport.abortConnection()
 
 
 try:  # the pytest plugin (``pytest -p mailhost.testing``)

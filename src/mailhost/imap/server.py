@@ -41,6 +41,7 @@ class IMAPServerProtocol(Protocol):
 
     def connectionMade(self) -> None:
         f = self.factory
+        f.connections.add(self)
         transport: Any = self.transport
         if hasattr(transport, "setTcpNoDelay"):
             try:
@@ -75,6 +76,7 @@ class IMAPServerProtocol(Protocol):
         self.session.data_received(data)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        self.factory.connections.discard(self)
         if self._counted:
             self._counted = False
             self.factory.limits.disconnect(self._ip)
@@ -173,3 +175,5 @@ class IMAPFactory(ServerFactory):
             limits = Limits(config.max_connections_per_ip, config.max_connections_per_user)
             _LIMITS[changes] = limits
         self.limits = limits
+        #: Open connections, so a stopping host can close them.
+        self.connections: set[IMAPServerProtocol] = set()

@@ -119,6 +119,7 @@ class POP3ServerProtocol(Protocol):
     # -- connection -------------------------------------------------------------------
 
     def connectionMade(self) -> None:
+        self.factory.connections.add(self)
         transport: Any = self.transport
         nodelay = getattr(transport, "setTcpNoDelay", None)
         if nodelay is not None:
@@ -161,6 +162,7 @@ class POP3ServerProtocol(Protocol):
         self._drain()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        self.factory.connections.discard(self)
         self._disconnected = True
         self._closing = True
         calls: list[Any] = [self._idle_call, self._renew_call]
@@ -488,6 +490,8 @@ class POP3Factory(ServerFactory):
         self.per_ip: Counter[str] = shared.per_ip
         self.per_user: Counter[str] = shared.per_user
         self.last_login: dict[str, float] = shared.last_login
+        #: Open connections, so a stopping host can close them.
+        self.connections: set[POP3ServerProtocol] = set()
 
     def buildProtocol(self, addr: object) -> POP3ServerProtocol:
         return POP3ServerProtocol(self)
