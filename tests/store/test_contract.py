@@ -209,6 +209,20 @@ def test_append_and_read_back_crlf(stores: Stores) -> None:
     assert box.append(MSG_CRLF).size == len(MSG_CRLF)
 
 
+def test_read_header_stops_at_the_empty_line(stores: Stores) -> None:
+    box = inbox(stores)
+    long_body = b"Subject: big\n\n" + b"body line\n" * 20_000
+    box.append(long_body)
+    box.append(b"Subject: no body")
+    box.append(b"\nonly a body\n")
+    other = inbox(stores, peer=True)
+    assert other.read_header(1) == b"Subject: big\r\n\r\n"
+    assert other.read_header(2) == b"Subject: no body"
+    assert other.read_header(3) == b"\r\n"
+    with pytest.raises(MessageGone):
+        other.read_header(99)
+
+
 def test_open_message_streams_exactly_size_octets(stores: Stores) -> None:
     body = b"x" * 100_000 + b"\n" + b"y\r\n" * 50_000 + b"tail\n"
     info = inbox(stores).append(body)

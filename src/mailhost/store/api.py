@@ -180,6 +180,13 @@ class Folder(Protocol):
     def read_message(self, uid: int) -> bytes:
         """The whole message as :meth:`open_message` streams it."""
 
+    def read_header(self, uid: int) -> bytes:
+        """The message's header block (CRLF form, up to and including the empty line).
+
+        What ENVELOPE, header fetches and header SEARCH keys need, without reading the
+        body of a large message.
+        """
+
     def append(
         self,
         data: bytes,

@@ -39,6 +39,28 @@ def crlf_size_of(stream: BinaryIO) -> int:
     return total
 
 
+def header_block(data: bytes) -> bytes:
+    """The header of a CRLF message, through the empty line (all of it if none)."""
+    if data.startswith(b"\r\n"):
+        return b"\r\n"
+    end = data.find(b"\r\n\r\n")
+    return data if end < 0 else data[: end + 4]
+
+
+def read_header_block(stream: BinaryIO, chunk: int = 8192, limit: int = 1 << 20) -> bytes:
+    """Read a CRLF stream up to the end of its header (at most ``limit`` octets)."""
+    buf = b""
+    while len(buf) < limit:
+        more = stream.read(chunk)
+        if not more:
+            break
+        start = max(0, len(buf) - 3)
+        buf += more
+        if buf.startswith(b"\r\n") or buf.find(b"\r\n\r\n", start) >= 0:
+            break
+    return header_block(buf)
+
+
 class CRLFReader(io.RawIOBase):
     """A read-only stream of ``raw`` with bare LFs turned into CRLF."""
 

@@ -40,7 +40,7 @@ from mailhost.store.api import (
     MessageInfo,
     Quota,
 )
-from mailhost.store.crlf import to_crlf
+from mailhost.store.crlf import header_block, to_crlf
 from mailhost.store.names import validate_folder_name
 
 _uidvalidity_counter = itertools.count(int(time.time()))
@@ -162,6 +162,9 @@ class MemoryFolder:
             if m is None:
                 raise MessageGone(uid)
             return m.data
+
+    def read_header(self, uid: int) -> bytes:
+        return header_block(self.read_message(uid))
 
     def open_message(self, uid: int) -> BinaryIO:
         return io.BytesIO(self.read_message(uid))

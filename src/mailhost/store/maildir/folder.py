@@ -16,7 +16,7 @@ from mailhost.store.api import (
     FolderStatus,
     MessageInfo,
 )
-from mailhost.store.crlf import CRLFReader, to_crlf
+from mailhost.store.crlf import CRLFReader, read_header_block, to_crlf
 from mailhost.store.maildir import index as ix
 from mailhost.store.maildir.filename import new_base
 from mailhost.store.maildir.fsio import disk_errors, fsync_dir
@@ -128,6 +128,10 @@ class MaildirFolder:
     def read_message(self, uid: int) -> bytes:
         with self.open_message(uid) as f:
             return f.read()
+
+    def read_header(self, uid: int) -> bytes:
+        with self.open_message(uid) as f:
+            return read_header_block(f)
 
     def _check_writable(self) -> None:
         if self.read_only:
