@@ -125,6 +125,8 @@ class IMAPServerProtocol(Protocol):
         self._t.startTLS(tls.options())
 
     def close(self) -> None:
+        # TLS shuts down only once no producer is registered on the transport
+        self._t.unregisterProducer()
         self._t.loseConnection()
 
     def pause_reading(self) -> None:
