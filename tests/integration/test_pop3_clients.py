@@ -1,0 +1,264 @@
+"""POP3 (RFC 1939, RFC 2449) with real clients: poplib, a pipelining raw client, fetchmail."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from integration_support import (
+    HEADER,
+    REAL_MAIL,
+    USERS,
+    RawIMAP,
+    message,
+    pop3_login,
+    untagged_numbers,
+)
+
+from mailhost.testing import MailHost
+
+
+def test_top_zero_and_top_n(host: MailHost) -> None:
+    """RFC 1939 §7 TOP: the header, the blank line, then n body lines, dot-stuffed."""
+    host.deliver("alice", REAL_MAIL)
+    pop = pop3_login(host)
+    _, lines, _ = pop.top(1, 0)
+    assert lines == [*HEADER.split(b"\r\n"), b""]
+    _, lines, _ = pop.top(1, 3)
+    assert lines == [*HEADER.split(b"\r\n"), b"", b"First line.", b".", b"..two dots"]
+    _, lines, _ = pop.retr(1)
+    assert b"\r\n".join(lines) + b"\r\n" == REAL_MAIL
+    pop.quit()
+
+
+class Wire:
+    """A raw POP3 connection with a receive buffer."""
+
+    def __init__(self, host: MailHost) -> None:
+        self.sock = socket.create_connection((host.host, host.pop3_port), timeout=10)
+        self.buf = b""
+
+    def read_until(self, marker: bytes, limit: float = 10.0) -> bytes:
+        """Everything up to and including ``marker``."""
+        deadline = time.monotonic() + limit
+        while marker not in self.buf:
+            assert time.monotonic() < deadline, self.buf[-500:]
+            self.sock.settimeout(max(0.1, deadline - time.monotonic()))
+            chunk = self.sock.recv(65536)
+            assert chunk, ("connection closed", self.buf[-500:])
+            self.buf += chunk
+        end = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:end], self.buf[end:]
+        return out
+
+    def login(self) -> None:
+        assert self.read_until(b"\r\n").startswith(b"+OK")
+        self.sock.sendall(f"USER alice\r\nPASS {USERS['alice']}\r\n".encode())
+        assert self.read_until(b"\r\n").startswith(b"+OK")
+        assert self.read_until(b"\r\n").startswith(b"+OK")
+
+
+def test_retr_is_dot_stuffed_on_the_wire(host: MailHost) -> None:
+    """RFC 1939 §3: lines starting with "." get one more; the answer ends with CRLF.CRLF."""
+    host.deliver("alice", REAL_MAIL)
+    wire = Wire(host)
+    wire.login()
+    wire.sock.sendall(b"RETR 1\r\n")
+    assert wire.read_until(b"\r\n").startswith(b"+OK")
+    data = wire.read_until(b"\r\n.\r\n")
+    wire.sock.close()
+    assert data == re.sub(rb"(?m)^\.", b"..", REAL_MAIL) + b".\r\n"
+
+
+def test_fifty_pipelined_list_commands(host: MailHost) -> None:
+    """RFC 2449 §6.6 PIPELINING: fifty commands in one send, fifty answers in order."""
+    sizes = [host.deliver("alice", message(n, body="x" * n)).size for n in range(1, 51)]
+    wire = Wire(host)
+    wire.login()
+    wire.sock.sendall(b"CAPA\r\n")
+    assert b"\r\nPIPELINING\r\n" in wire.read_until(b"\r\n.\r\n")
+    wire.sock.sendall(b"".join(b"LIST %d\r\n" % n for n in range(1, 51)) + b"QUIT\r\n")
+    answers = [wire.read_until(b"\r\n") for _ in range(51)]
+    wire.sock.close()
+    assert answers[:50] == [b"+OK %d %d\r\n" % (n, sizes[n - 1]) for n in range(1, 51)]
+    assert answers[50].startswith(b"+OK")
+
+
+FETCHMAIL = shutil.which("fetchmail")
+
+MDA = """\
+import os, sys
+out = sys.argv[1]
+name = os.path.join(out, "%04d" % (len(os.listdir(out)) + 1))
+with open(name, "wb") as f:
+    f.write(sys.stdin.buffer.read())
+"""
+
+
+def _fetchmail(
+    host: MailHost, tmp: Path, *options: str, port: int = 0, tls: str = "sslproto ''"
+) -> subprocess.CompletedProcess[str]:
+    rc = tmp / "fetchmailrc"
+    rc.write_text(
+        f"set no syslog\n"
+        f"poll 127.0.0.1 protocol pop3 port {port or host.pop3_port} uidl\n"
+        f'  user alice password "{USERS["alice"]}" is alice here\n'
+        f"  {tls}\n"
+        f'  mda "{sys.executable} {tmp / "mda.py"} {tmp / "out"}"\n'
+    )
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, HOME=str(tmp), FETCHMAILHOME=str(tmp))
+    return subprocess.run(
+        [
+            FETCHMAIL or "fetchmail",
+            *("-f", str(rc), "-i", str(tmp / "ids"), "--nodetach", "--invisible"),
+            # as root fetchmail locks /var/run/fetchmail.pid: keep parallel runs apart
+            *("--pidfile", str(tmp / "fetchmail.pid")),
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def _delivered(tmp: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((tmp / "out").iterdir())]
+
+
+@pytest.mark.skipif(FETCHMAIL is None, reason="fetchmail is not installed")
+def test_fetchmail_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
+    """fetchmail hands its MDA the message with LF line ends (and, being ``invisible``,
+    adds no Received header): byte-identical to what was delivered, modulo CRLF."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "mda.py").write_text(MDA)
+    mails = [REAL_MAIL, message(2), message(3)]
+    for m in mails:
+        host.deliver("alice", m)
+
+    first = _fetchmail(host, tmp_path, "--keep")
+    assert first.returncode == 0, first.stdout + first.stderr  # 0: mail was fetched
+    assert _delivered(tmp_path) == [m.replace(b"\r\n", b"\n") for m in mails]
+
+    again = _fetchmail(host, tmp_path, "--keep")
+    assert again.returncode == 1, again.stdout + again.stderr  # 1: no new mail
+    assert len(_delivered(tmp_path)) == 3
+
+    imap = RawIMAP(host)
+    imap.ok("SELECT INBOX")
+    host.deliver("alice", message(4))
+    # without --keep: --flush deletes the three already fetched, the new one is fetched
+    # and deleted too
+    last = _fetchmail(host, tmp_path, "--flush")
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert _delivered(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
+    pop = pop3_login(host)
+    assert pop.stat() == (0, 0)
+    pop.quit()
+    untagged = imap.ok("NOOP")
+    # the session knew 3 messages (or 4 if the new one was announced): every one goes
+    expunged = untagged_numbers(untagged, b"EXPUNGE")
+    existed = 3 + sum(1 for n in untagged_numbers(untagged, b"EXISTS") if n == 4)
+    assert len(expunged) == existed, untagged
+    assert imap.fetch_uids() == {}
+    imap.close()
+
+
+@pytest.mark.skipif(FETCHMAIL is None, reason="fetchmail is not installed")
+@pytest.mark.parametrize("mode", ["stls", "implicit"])
+def test_fetchmail_checks_the_certificate(host: MailHost, tmp_path: Path, mode: str) -> None:
+    """STLS (RFC 2595 §4) and POP3S (RFC 8314) with fetchmail's certificate check on."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "mda.py").write_text(MDA)
+    host.deliver("alice", REAL_MAIL)
+    trust = f"sslcertck sslcertfile {host.certificate} sslcommonname localhost"
+    if mode == "stls":
+        result = _fetchmail(host, tmp_path, "--keep", "-v", tls=f"sslproto TLS1.2+ {trust}")
+        assert "STLS" in result.stdout, result.stdout
+    else:
+        result = _fetchmail(host, tmp_path, "--keep", port=host.pop3s_port, tls=f"ssl {trust}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _delivered(tmp_path) == [REAL_MAIL.replace(b"\r\n", b"\n")]
+
+
+def test_poplib_stls_when_plaintext_is_refused(tmp_path: Path) -> None:
+    """RFC 2595 §4: STLS first; USER/PASS in the clear are refused (RFC 2449 [AUTH]...)."""
+    import poplib
+
+    with MailHost(tmp_path / "h", users=USERS, plaintext_auth="never") as host:
+        host.deliver("alice", REAL_MAIL)
+        pop = poplib.POP3(host.host, host.pop3_port, timeout=10)
+        assert "STLS" in pop.capa()
+        with pytest.raises(poplib.error_proto):
+            pop.user("alice")
+            pop.pass_(USERS["alice"])
+        pop.close()
+        pop = poplib.POP3(host.host, host.pop3_port, timeout=10)
+        pop.stls(host.ssl_context())
+        pop.user("alice")
+        pop.pass_(USERS["alice"])
+        assert pop.stat() == (1, len(REAL_MAIL))
+        assert pop.uidl(1).split()[1] == b"1"
+        pop.quit()
+
+
+def test_pipelined_retr_of_large_messages_stay_in_order(host: MailHost) -> None:
+    """RFC 2449 §6.6: streamed multi-line answers and one-line answers of pipelined
+    commands never interleave."""
+    mails = [
+        message(n, body="\r\n".join(f".{n} line {i} " + "p" * 70 for i in range(3000)))
+        for n in range(1, 6)
+    ]
+    for m in mails:
+        host.deliver("alice", m)
+    wire = Wire(host)
+    wire.login()
+    commands = b"".join(b"RETR %d\r\nLIST %d\r\nTOP %d 1\r\n" % (n, n, n) for n in range(1, 6))
+    wire.sock.sendall(commands + b"QUIT\r\n")
+    for n, m in enumerate(mails, 1):
+        assert wire.read_until(b"\r\n").startswith(b"+OK")
+        assert wire.read_until(b"\r\n.\r\n") == re.sub(rb"(?m)^\.", b"..", m) + b".\r\n"
+        assert wire.read_until(b"\r\n") == b"+OK %d %d\r\n" % (n, len(m))
+        assert wire.read_until(b"\r\n").startswith(b"+OK")
+        header, _, body = m.partition(b"\r\n\r\n")
+        first_line = body.split(b"\r\n")[0]
+        assert wire.read_until(b"\r\n.\r\n") == header + b"\r\n\r\n." + first_line + b"\r\n.\r\n"
+    assert wire.read_until(b"\r\n").startswith(b"+OK")
+    wire.sock.close()
+
+
+def test_client_vanishing_mid_retr_releases_the_maildrop(host: MailHost) -> None:
+    """A client that closes while a big RETR streams: the lease is let go promptly and
+    nothing is deleted (RFC 1939 §6: no QUIT, no UPDATE)."""
+    import poplib
+
+    from integration_support import wait_until
+
+    data = message(1, body="\r\n".join("q" * 76 for _ in range(60000)))
+    host.deliver("alice", data)
+    host.deliver("alice", message(2))
+    wire = Wire(host)
+    wire.login()
+    wire.sock.sendall(b"DELE 2\r\nRETR 1\r\n")
+    assert wire.read_until(b"\r\n").startswith(b"+OK")
+    assert wire.read_until(b"\r\n").startswith(b"+OK")
+    wire.read_until(b"q" * 76)  # the message is streaming
+    wire.sock.close()
+
+    def login() -> poplib.POP3 | None:
+        try:
+            return pop3_login(host)
+        except poplib.error_proto:
+            return None
+
+    pop = wait_until(login)
+    assert pop.stat() == (2, len(data) + len(message(2)))
+    pop.quit()
