@@ -3,12 +3,18 @@
 Builds folders the way a test harness or an MDA would (small files with LF line endings,
 no sizes in the names, half of them seen in ``cur/``), then times:
 
-* cold open: first sight, no index (every file is read once to learn its CRLF size);
+* cold open: first sight, no index (the files are listed, given UIDs and journalled);
+* flags: ``list_flags()`` right after (what SELECT needs: UIDs and flags, no sizes);
+* 1st list: ``list_messages()`` then (every file is read once to learn its CRLF size and
+  stat-ed for its date: the cost of the first ``FETCH 1:* RFC822.SIZE``);
 * warm open: a new store object on the indexed folder (another process starting);
 * list: ``list_messages()`` (UID, FLAGS, SIZE) on the open folder;
 * status: ``status()`` on the open folder (sync check + counters);
 * append: milliseconds per ``append()`` of a small message into the big folder (fsync on);
-* list+rescan: ``list_messages()`` right after those appends (directory listed again).
+* list+rescan: ``list_messages()`` right after those appends (directory listed again);
+* flag 1k: one ``set_flags()`` adding ``\\Flagged`` to 1,000 messages (1,000 renames, fsync on);
+* list again: ``list_messages()`` after that change (only the changed entries are new);
+* read 2k: ``read_message()`` of 2,000 messages (what POP3 RETR and FETCH BODY[] call).
 
 Usage: ``python bench/store_bench.py [--sizes 10000,100000] [--dir /tmp/x]``.
 Not a test: it prints a table and the ratios between sizes (linear cost means the ratio
@@ -22,10 +28,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-from mailhost.store.api import INBOX
+from mailhost.store.api import FLAGGED, INBOX, FlagMode
 from mailhost.store.maildir import MaildirStore
+from mailhost.store.maildir.state import FolderState
 
 BODY = (
     "From: sender{n}@example.org\nTo: user@example.org\nSubject: message {n}\n"
@@ -34,6 +43,7 @@ BODY = (
 
 
 APPENDS = 200
+T = TypeVar("T")
 
 
 def build(root: Path, count: int) -> None:
@@ -48,7 +58,7 @@ def build(root: Path, count: int) -> None:
             f.write(data)
 
 
-def timed(fn):  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
     t0 = time.perf_counter()
     result = fn()
     return time.perf_counter() - t0, result
@@ -60,14 +70,21 @@ def run(base: Path, count: int) -> dict[str, float]:
     build(root, count)
     os.sync()
     template = base / "%u"
+    # the tree was delivered a while ago (as a harness or MDA would have it): the
+    # directories look settled, so only changes made later make a sync list them again
+    old = time.time_ns() - 10_000_000_000
+    for sub in ("new", "cur"):
+        os.utime(root / sub, ns=(old, old))
 
     def open_folder():  # type: ignore[no-untyped-def]
         return MaildirStore(template, fsync=True).account(user).folder(INBOX)
 
     cold, box = timed(open_folder)
+    flags_t, flags = timed(box.list_flags)
+    assert len(flags.uids) == count
+    first_t, _ = timed(box.list_messages)
     assert box.status().messages == count
     # a later start: the directory has settled, the index is trusted as it is
-    old = time.time_ns() - 10_000_000_000
     for sub in ("new", "cur"):
         os.utime(root / sub, ns=(old, old))
     box.status()
@@ -80,13 +97,24 @@ def run(base: Path, count: int) -> dict[str, float]:
     append_t, _ = timed(lambda: [box2.append(data) for _ in range(APPENDS)])
     relist_t, again = timed(box2.list_messages)
     assert len(again) == count + APPENDS
+    first = [m.uid for m in again[:1000]]
+    flag_t, changed = timed(lambda: box2.set_flags(first, [FLAGGED], FlagMode.ADD))
+    assert len(changed) == len(first)
+    list2_t, _ = timed(box2.list_messages)
+    some = [m.uid for m in again[: min(2000, len(again))]]
+    read_t, _ = timed(lambda: [box2.read_message(uid) for uid in some])
     return {
         "cold open": cold,
+        "flags": flags_t,
+        "1st list": first_t,
         "warm open": warm,
         "list": listing_t,
         "status": status_t,
         "append (ms)": append_t / APPENDS * 1000,
         "list+rescan": relist_t,
+        "flag 1k": flag_t,
+        "list again": list2_t,
+        "read 2k": read_t,
     }
 
 
@@ -98,7 +126,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--dir", default=None, help="work directory (default: a temp dir)")
+    parser.add_argument(
+        "--eager", action="store_true", help="measure every file at first sight (no lazy sizes)"
+    )
     args = parser.parse_args()
+    if args.eager:
+        FolderState.lazy_sizes = False
     sizes = [int(s) for s in args.sizes.split(",")]
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="store-bench-"))
     try:

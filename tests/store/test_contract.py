@@ -469,3 +469,25 @@ def test_message_too_big(make_stores: Factory) -> None:
 def test_accounts_are_separate(stores: Stores) -> None:
     inbox(stores, "alice").append(MSG)
     assert inbox(stores, "bob", peer=True).status().messages == 0
+
+
+def test_list_flags_agrees_with_listing_and_status(stores: Stores) -> None:
+    box = inbox(stores)
+    box.append(MSG, flags=[SEEN])
+    box.append(MSG, flags=["$Work", FLAGGED])
+    box.append(MSG)
+    box.expunge([1])
+    listing = inbox(stores, peer=True).list_flags()
+    infos = box.list_messages()
+    status = box.status()
+    assert listing.uids == [m.uid for m in infos] == [2, 3]
+    assert listing.flags == [m.flags for m in infos]
+    assert listing.modseqs == [m.modseq for m in infos]
+    assert (listing.uidvalidity, listing.uidnext, listing.highestmodseq) == (
+        status.uidvalidity,
+        status.uidnext,
+        status.highestmodseq,
+    )
+    assert (listing.unseen, listing.recent) == (status.unseen, status.recent) == (2, 2)
+    box.claim_recent()
+    assert inbox(stores, peer=True).list_flags().recent == 0

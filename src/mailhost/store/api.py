@@ -94,6 +94,31 @@ class FolderStatus:
     recent: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class FlagListing:
+    """Every message's UID, flags and MODSEQ with the counters SELECT/EXAMINE report
+    (RFC 3501 §6.3.1, RFC 7162 §3.1.2), but no RFC822.SIZE nor INTERNALDATE.
+
+    A folder of files written by other programs learns sizes (and dates) by reading (and
+    stat-ing) every file; :meth:`Folder.list_messages`, :meth:`Folder.status` and
+    :meth:`Folder.get` do that on first use, :meth:`Folder.list_flags` never does.
+    """
+
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    #: Ascending.
+    uids: list[int]
+    #: ``flags[i]`` are the flags of ``uids[i]``.
+    flags: list[frozenset[str]]
+    #: ``modseqs[i]`` is the MODSEQ of ``uids[i]``.
+    modseqs: list[int]
+    #: Messages without ``\\Seen`` (STATUS UNSEEN).
+    unseen: int = 0
+    #: Messages no session has claimed as ``\\Recent`` yet (STATUS RECENT).
+    recent: int = 0
+
+
 class ChangeKind(enum.Enum):
     APPEND = "append"
     FLAGS = "flags"
@@ -167,6 +192,13 @@ class Folder(Protocol):
 
     def list_messages(self) -> list[MessageInfo]:
         """Every message, ordered by UID, after taking in outside changes."""
+
+    def list_flags(self) -> FlagListing:
+        """UIDs, flags and counters after taking in outside changes, without learning any
+        message's size: what SELECT needs, and far cheaper than :meth:`list_messages` and
+        :meth:`status` the first time a big folder of foreign files is opened; STATUS
+        without SIZE can use it too.  The session's own ``\\Recent`` set still comes from
+        :meth:`claim_recent`."""
 
     def get(self, uid: int) -> MessageInfo | None:
         """One message's listing, or None if there is none with that UID."""

@@ -8,22 +8,29 @@ form and streams convert on the fly, carrying a trailing CR across chunk boundar
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+import os
+from typing import BinaryIO, cast
 
 CHUNK = 64 * 1024
+#: Files up to this size are read with one ``read(2)`` when measured or served whole.
+WHOLE_READ = 4 << 20
 
 
 def to_crlf(data: bytes) -> bytes:
     """Return ``data`` with every bare LF turned into CRLF (existing CRLFs are kept)."""
     if b"\n" not in data:
         return data
-    if b"\r\n" not in data:
+    if b"\r" not in data:
+        # (a one-byte search is many times faster than looking for b"\r\n" in text
+        # full of LFs: this is most of the cost of serving a file written with LFs)
         return data.replace(b"\n", b"\r\n")
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def crlf_size(data: bytes) -> int:
     """Octets of :func:`to_crlf` of ``data`` without building it."""
+    if b"\r" not in data:
+        return len(data) + data.count(b"\n")
     return len(data) + data.count(b"\n") - data.count(b"\r\n")
 
 
@@ -32,11 +39,56 @@ def crlf_size_of(stream: BinaryIO) -> int:
     total = 0
     prev_cr = False
     while chunk := stream.read(CHUNK):
-        total += len(chunk) + chunk.count(b"\n") - chunk.count(b"\r\n")
+        total += crlf_size(chunk)
         if prev_cr and chunk.startswith(b"\n"):
             total -= 1  # a CRLF split across two chunks was counted as a bare LF
         prev_cr = chunk.endswith(b"\r")
     return total
+
+
+def crlf_size_fd(fd: int, size: int) -> int:
+    """:func:`crlf_size` of the file open as ``fd`` (at offset 0) whose ``fstat`` size is
+    ``size``: one ``read(2)`` for a message file (never changed in place), bounded chunks
+    for a large one."""
+    if size <= WHOLE_READ:
+        data = os.read(fd, size + 1)
+        if len(data) == size or not data:
+            return len(data) + data.count(b"\n") - (data.count(b"\r\n") if b"\r" in data else 0)
+        with os.fdopen(os.dup(fd), "rb") as rest:
+            return crlf_size_of(cast(BinaryIO, _Prefixed(data, rest)))
+    with os.fdopen(os.dup(fd), "rb") as stream:
+        return crlf_size_of(stream)
+
+
+def read_fd(fd: int, size: int) -> bytes:
+    """All of the file open as ``fd`` (at offset 0), ``size`` being its ``fstat`` size:
+    one ``read(2)`` when the size is right, more if the file turns out longer."""
+    data = os.read(fd, size + 1) if size < WHOLE_READ else b""
+    if len(data) == size:
+        return data
+    chunks = [data]
+    while chunk := os.read(fd, max(CHUNK, size - len(data))):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def header_end(raw: bytes) -> bool:
+    """True once raw (LF or CRLF) message text holds the empty line ending its header."""
+    return b"\n\n" in raw or b"\n\r\n" in raw or raw.startswith((b"\n", b"\r\n"))
+
+
+class _Prefixed:
+    """A stream that yields ``head`` and then the rest of ``tail``."""
+
+    def __init__(self, head: bytes, tail: BinaryIO) -> None:
+        self._head = head
+        self._tail = tail
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            out, self._head = self._head, b""
+            return out
+        return self._tail.read(size)
 
 
 def header_block(data: bytes) -> bytes:

@@ -34,6 +34,7 @@ from mailhost.store.api import (
     ChangeKind,
     ChangeListener,
     ChangeSet,
+    FlagListing,
     FlagMode,
     FolderInfo,
     FolderStatus,
@@ -150,6 +151,21 @@ class MemoryFolder:
         with self._account._lock:
             d = self._alive()
             return [d.messages[uid].info for uid in sorted(d.messages)]
+
+    def list_flags(self) -> FlagListing:
+        with self._account._lock:
+            d = self._alive()
+            infos = [d.messages[uid].info for uid in sorted(d.messages)]
+            return FlagListing(
+                uidvalidity=d.uidvalidity,
+                uidnext=d.uidnext,
+                highestmodseq=d.highestmodseq,
+                uids=[i.uid for i in infos],
+                flags=[i.flags for i in infos],
+                modseqs=[i.modseq for i in infos],
+                unseen=sum(1 for i in infos if SEEN not in i.flags),
+                recent=sum(1 for uid in d.messages if uid > d.recent_floor),
+            )
 
     def get(self, uid: int) -> MessageInfo | None:
         with self._account._lock:

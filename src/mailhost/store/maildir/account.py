@@ -332,6 +332,7 @@ class MaildirAccount:
             try:
                 with st.hold():
                     st.sync(scan=False)
+                    st.measure()
                     used += st.total_size
                     count += len(st.msgs)
             except NoSuchFolder:

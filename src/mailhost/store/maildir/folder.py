@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import time
 from collections.abc import Iterable
@@ -12,11 +13,12 @@ from mailhost.errors import MessageGone, MessageTooBig, NoSuchFolder, ReadOnly
 from mailhost.store.api import (
     SYSTEM_FLAGS,
     ChangeSet,
+    FlagListing,
     FlagMode,
     FolderStatus,
     MessageInfo,
 )
-from mailhost.store.crlf import CRLFReader, read_header_block, to_crlf
+from mailhost.store.crlf import CRLFReader, header_block, header_end, read_fd, to_crlf
 from mailhost.store.maildir import index as ix
 from mailhost.store.maildir.filename import new_base
 from mailhost.store.maildir.fsio import disk_errors, fsync_dir
@@ -25,6 +27,11 @@ from mailhost.store.maildir.state import FolderState
 if TYPE_CHECKING:
     from mailhost.store.maildir.account import MaildirAccount
 
+
+_O_READ = os.O_RDONLY | os.O_CLOEXEC
+#: read_header reads in steps of this size, and no more than the limit.
+HEADER_CHUNK = 16 * 1024
+HEADER_LIMIT = 1 << 20
 
 _CANONICAL = {f.lower(): f for f in SYSTEM_FLAGS}
 _NOT_IN_ATOM = frozenset('(){ %*"\\]')
@@ -101,37 +108,84 @@ class MaildirFolder:
         with self._state.hold() as st:
             return self._synced(st).listing()
 
+    @disk_errors
+    def list_flags(self) -> FlagListing:
+        with self._state.hold() as st:
+            return self._synced(st).flag_listing()
+
+    @disk_errors
     def get(self, uid: int) -> MessageInfo | None:
-        """From the last sync (no disk access): cheap enough to call per message."""
+        """From the last sync: cheap enough to call per message (no disk access unless
+        the message was never measured: then its file is read once, under the lock)."""
         st = self._state
         with st.lock.thread_lock:
             m = st.msgs.get(uid)
+            if m is None:
+                return None
+            if m.mtime_ns >= 0:
+                return st.info(m)
+        with st.hold():
+            m = st.msgs.get(uid)
             return st.info(m) if m is not None else None
 
-    @disk_errors
-    def open_message(self, uid: int) -> BinaryIO:
+    def _open_fd(self, uid: int) -> tuple[int, int]:
+        """An open descriptor on the message's file, and its CRLF size if known (else -1).
+
+        The file name comes from memory without taking the folder lock (a dict lookup is
+        atomic); only when the file is gone (renamed by another process to change flags,
+        or expunged) is the folder synced under the lock and the name looked up again."""
         st = self._state
         for _attempt in range(2):
-            with st.lock.thread_lock:
-                m = st.msgs.get(uid)
-                path = st.path / m.name if m is not None else None
-            if path is None:
+            m = st.msgs.get(uid)
+            if m is None:
                 raise MessageGone(uid)
             try:
-                return cast(BinaryIO, CRLFReader(open(path, "rb")))
+                return os.open(st.dir + m.name, _O_READ), m.vsize
             except FileNotFoundError:
                 with st.hold():
                     self._synced(st)
                     st.find(uid)
         raise MessageGone(uid)
 
-    def read_message(self, uid: int) -> bytes:
-        with self.open_message(uid) as f:
-            return f.read()
+    @disk_errors
+    def open_message(self, uid: int) -> BinaryIO:
+        fd, _vsize = self._open_fd(uid)
+        try:
+            raw = io.FileIO(fd, "r")  # owns fd from here; closed with the reader
+        except BaseException:
+            os.close(fd)
+            raise
+        return cast(BinaryIO, CRLFReader(cast(BinaryIO, raw)))
 
+    @disk_errors
+    def read_message(self, uid: int) -> bytes:
+        """Open, read whole and convert: no stream objects (POP3 RETR, FETCH BODY[]).
+
+        A file whose length is its CRLF size already has CRLF line endings only (each bare
+        LF would add one octet): the messages this store wrote are served as read."""
+        fd, vsize = self._open_fd(uid)
+        try:
+            size = os.fstat(fd).st_size
+            data = read_fd(fd, size)
+        finally:
+            os.close(fd)
+        return data if len(data) == vsize else to_crlf(data)
+
+    @disk_errors
     def read_header(self, uid: int) -> bytes:
-        with self.open_message(uid) as f:
-            return read_header_block(f)
+        fd, _vsize = self._open_fd(uid)
+        try:
+            buf = b""
+            while len(buf) < HEADER_LIMIT:
+                more = os.read(fd, HEADER_CHUNK)
+                if not more:
+                    break
+                buf += more
+                if header_end(buf):
+                    break
+        finally:
+            os.close(fd)
+        return header_block(to_crlf(buf[:HEADER_LIMIT]))
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -212,6 +266,7 @@ class MaildirFolder:
             self._synced(st, scan=False)
             changed = st.set_flags(uids, flagset, mode)
             st.flush()
+            st.measure(changed)
             return [st.info(st.msgs[u]) for u in changed if u in st.msgs]
 
     def _transfer(self, uids: Iterable[int], dest: object, move: bool) -> list[tuple[int, int]]:
@@ -226,6 +281,7 @@ class MaildirFolder:
             # measured before locking: quota() takes every folder's lock in turn
             with src.hold():
                 self._synced(src, scan=False)
+                src.measure(wanted)
                 extra = sum(src.msgs[u].vsize for u in wanted if u in src.msgs)
             dest._account.check_quota(extra)
         first, second = sorted([src, dst], key=lambda s: str(s.path))
@@ -233,7 +289,8 @@ class MaildirFolder:
         with first.hold(), second.hold():
             self._synced(src, scan=False)
             dest._synced(dst, scan=False)
-            msgs = [src.msgs[u] for u in wanted if u in src.msgs]
+            src.measure(wanted)  # a copy keeps size and INTERNALDATE
+            msgs = [src.msgs[u] for u in wanted if u in src.msgs and src.msgs[u].mtime_ns >= 0]
             modseq = dst.highestmodseq + 1
             for m in msgs:
                 new_uid = dst.take_file(src, m, move, modseq)

@@ -11,6 +11,7 @@ writer.  Records::
 
     I 1 V<uidvalidity> G<guid>                     header (first line)
     A <uid> <modseq> <append modseq> <crlf size> <mtime ns> <name>
+    S <uid> <crlf size> <mtime ns>                  sizes of an A with "- -" learnt
     F <uid> <modseq> <name>                         flags/name changed
     X <uid> <modseq>                                expunged
     N <uidnext>    H <highestmodseq>    T <oldest modseq with full history>
@@ -18,9 +19,13 @@ writer.  Records::
     U <inode> <size>                                dovecot-uidlist this reflects
     D <new/ mtime ns> <cur/ mtime ns> <scan start ns>
 
-``<name>`` is ``new/<file>`` or ``cur/<file>``.  Expunge markers are kept for the last
-:data:`EXPUNGE_HISTORY` expunges; asking for changes from before the oldest kept one is
-answered with ``ChangeSet(reset=True)`` (``T`` records where history starts).
+``<name>`` is ``new/<file>`` or ``cur/<file>``.  A file found on disk (written by another
+program) is recorded with ``-`` for size and mtime: measuring it means reading it, so that
+waits until a listing first needs it (as Dovecot does); an ``S`` record then gives them.
+
+Expunge markers are kept for the last :data:`EXPUNGE_HISTORY` expunges; asking for changes
+from before the oldest kept one is answered with ``ChangeSet(reset=True)`` (``T`` records
+where history starts).
 """
 
 from __future__ import annotations
@@ -51,8 +56,23 @@ def parse_header(line: str) -> tuple[int, str]:
         raise IndexCorrupt(f"bad index header {line!r}") from exc
 
 
+#: size and mtime of a message not measured yet (in memory; ``-`` in the journal)
+UNKNOWN = -1
+
+
 def rec_append(uid: int, modseq: int, cmodseq: int, vsize: int, mtime_ns: int, name: str) -> str:
+    if mtime_ns < 0:
+        return f"A {uid} {modseq} {cmodseq} - - {name}\n"
     return f"A {uid} {modseq} {cmodseq} {vsize} {mtime_ns} {name}\n"
+
+
+def rec_sizes(uid: int, vsize: int, mtime_ns: int) -> str:
+    return f"S {uid} {vsize} {mtime_ns}\n"
+
+
+def number(text: str) -> int:
+    """A size or mtime field of an ``A`` record (``-``: not measured yet)."""
+    return UNKNOWN if text == "-" else int(text)
 
 
 def rec_flags(uid: int, modseq: int, name: str) -> str:

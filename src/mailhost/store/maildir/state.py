@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from mailhost.errors import NoSuchFolder
 from mailhost.store.api import (
@@ -34,18 +35,19 @@ from mailhost.store.api import (
     Change,
     ChangeKind,
     ChangeSet,
+    FlagListing,
     FlagMode,
     FolderStatus,
     MessageInfo,
 )
-from mailhost.store.crlf import crlf_size_of
+from mailhost.store.crlf import WHOLE_READ, crlf_size_fd
 from mailhost.store.maildir import index as ix
 from mailhost.store.maildir import uidlist as ul
 from mailhost.store.maildir.filename import (
     base_of,
     cur_name,
+    delivery_order,
     format_info,
-    natural_key,
     new_base,
     parse_info,
     sizes_of,
@@ -90,14 +92,58 @@ def _restart_modseq() -> int:
 
 def _measure(path: str, vsize: int | None = None) -> tuple[int, int] | None:
     """``(mtime ns, CRLF size)`` of a message file (read only when ``vsize`` is unknown),
-    or None if it is gone."""
+    or None if it is gone.
+
+    A folder seen for the first time measures every file, so this is four system calls
+    (open, fstat, one read, close) and no Python file object."""
     try:
         if vsize is not None:
             return os.stat(path).st_mtime_ns, vsize
-        with open(path, "rb") as f:
-            return os.fstat(f.fileno()).st_mtime_ns, crlf_size_of(f)
+        fd = os.open(path, _O_READ)
     except FileNotFoundError:
         return None
+    try:
+        st = os.fstat(fd)
+        return st.st_mtime_ns, crlf_size_fd(fd, st.st_size)
+    finally:
+        os.close(fd)
+
+
+_O_READ = os.O_RDONLY | os.O_CLOEXEC
+
+
+def _measure_many(folder_dir: str, names: list[str]) -> list[tuple[int, int] | None]:
+    """:func:`_measure` of many files of one folder, in one tight loop (open, fstat, one
+    read, close: measuring a big foreign folder spends its time here)."""
+    out: list[tuple[int, int] | None] = []
+    o_read, os_open, os_fstat, os_read, os_close = _O_READ, os.open, os.fstat, os.read, os.close
+    for name in names:
+        path = folder_dir + name
+        base = name[4:].partition(":")[0]
+        vsize = sizes_of(base)[1] if "," in base else None
+        try:
+            if vsize is not None:
+                out.append((os.stat(path).st_mtime_ns, vsize))
+                continue
+            fd = os_open(path, o_read)
+        except FileNotFoundError:
+            out.append(None)
+            continue
+        try:
+            st = os_fstat(fd)
+            n = st.st_size
+            data = os_read(fd, n + 1) if n <= WHOLE_READ else b""
+            if len(data) == n:
+                vsize = n + data.count(b"\n")
+                if b"\r" in data:
+                    vsize -= data.count(b"\r\n")
+            else:
+                os.lseek(fd, 0, os.SEEK_SET)
+                vsize = crlf_size_fd(fd, n)
+            out.append((st.st_mtime_ns, vsize))
+        finally:
+            os_close(fd)
+    return out
 
 
 def _cut_torn_tail(path: Path, size: int, end: int) -> None:
@@ -105,6 +151,30 @@ def _cut_torn_tail(path: Path, size: int, end: int) -> None:
     no writer is active)."""
     if size > end:
         os.truncate(path, end)
+
+
+_new_object = object.__new__
+_slots: Any = vars(MessageInfo)  # the dataclass's slot descriptors
+_set_uid = _slots["uid"].__set__
+_set_flags = _slots["flags"].__set__
+_set_size = _slots["size"].__set__
+_set_date = _slots["internaldate"].__set__
+_set_modseq = _slots["modseq"].__set__
+
+
+def _message_info(
+    uid: int, flags: frozenset[str], size: int, internaldate: float, modseq: int
+) -> MessageInfo:
+    """``MessageInfo(uid, flags, size, internaldate, modseq)`` at half the cost: the frozen
+    dataclass's ``__init__`` goes through ``object.__setattr__`` once per field, while
+    these are its slot descriptors called directly (a listing builds one per message)."""
+    info: MessageInfo = _new_object(MessageInfo)
+    _set_uid(info, uid)
+    _set_flags(info, flags)
+    _set_size(info, size)
+    _set_date(info, internaldate)
+    _set_modseq(info, modseq)
+    return info
 
 
 class Msg:
@@ -126,10 +196,17 @@ class Msg:
 class FolderState:
     """In-memory view of one Maildir folder plus the code that keeps it true."""
 
+    #: record files found on disk without reading them (see :meth:`measure`)
+    lazy_sizes = True
+
     def __init__(self, path: Path, label: str, fsync: bool) -> None:
         self.path = path
+        #: ``path`` as a string ending in ``/``: joined with file names on hot paths
+        self.dir = str(path) + "/"
         self.label = label
         self.fsync = fsync
+        #: directory listings made so far
+        self.scans = 0
         self.lock = FileLock(path / LOCK_FILE)
         #: called (outside the lock) after changes were made or discovered
         self.on_change: Callable[[FolderState], None] | None = None
@@ -147,6 +224,14 @@ class FolderState:
         self.history_floor = 0
         self.recent_floor = 0
         self.msgs: dict[int, Msg] = {}
+        #: UIDs of messages whose size and mtime are not known yet (:meth:`measure`)
+        self.unsized: set[int] = set()
+        #: UIDs of ``msgs`` in order and the listing built from them, kept between calls
+        #: and patched as messages change (``_dirty``: UIDs whose entry is out of date);
+        #: None when they must be built again
+        self._order: list[int] | None = None
+        self._listing: list[MessageInfo | None] | None = None
+        self._dirty: set[int] = set()
         self.names: dict[str, int] = {}
         #: base name -> UID, built when first needed (a scan that found changes)
         self._bases: dict[str, int] | None = None
@@ -170,6 +255,8 @@ class FolderState:
         self.dir_stamp: tuple[int, int, int] | None = None
         self.wbuf: list[str] = []
         self.ubuf: list[str] = []
+        #: a rebuild will write the whole uidlist: no need to queue its lines one by one
+        self._uidlist_rewrite = False
         #: the uidlist state to record in the index once the records it implies are written
         self.u_pending: tuple[int, int] | None = None
 
@@ -198,7 +285,7 @@ class FolderState:
             old = self.msgs.get(uid)
             if old is not None:
                 self._forget(old)
-            m = Msg(uid, modseq, int(cmod_s), int(vsize_s), int(mtime_s), name)
+            m = Msg(uid, modseq, int(cmod_s), ix.number(vsize_s), ix.number(mtime_s), name)
             self._remember(m)
             self._note(modseq, uid)
             if modseq > self.highestmodseq:
@@ -216,6 +303,7 @@ class FolderState:
                     changed.modseq = modseq
                     self._note(modseq, changed.uid)
                 changed.info = None
+                self._dirty.add(changed.uid)
                 self.names[name] = changed.uid
             if modseq > self.highestmodseq:
                 self.highestmodseq = modseq
@@ -229,6 +317,9 @@ class FolderState:
             self._note(modseq, uid)
             if modseq > self.highestmodseq:
                 self.highestmodseq = modseq
+        elif kind == "S":
+            _, uid_s, vsize_s, mtime_s = line.split(" ")
+            self._sized(self.msgs.get(int(uid_s)), int(vsize_s), int(mtime_s))
         elif kind == "K":
             _, uid_s, key = line.split(" ", 2)
             self.idem.pop(key, None)
@@ -272,10 +363,16 @@ class FolderState:
                 if old is not None:
                     self._forget(old)
                 modseq = int(mod_s)
-                vsize = int(vsize_s)
-                msgs[uid] = Msg(uid, modseq, int(cmod_s), vsize, int(mtime_s), name)
+                cmodseq = modseq if cmod_s == mod_s else int(cmod_s)
+                if vsize_s == "-":
+                    vsize = ix.UNKNOWN
+                    msgs[uid] = Msg(uid, modseq, cmodseq, vsize, vsize, name)
+                    self.unsized.add(uid)
+                else:
+                    vsize = int(vsize_s)
+                    msgs[uid] = Msg(uid, modseq, cmodseq, vsize, int(mtime_s), name)
+                    total += vsize
                 names[name] = uid
-                total += vsize
                 if modseq > top_modseq:
                     top_modseq = modseq
                 if uid > top_uid:
@@ -284,22 +381,49 @@ class FolderState:
                 apply(line)
         self.total_size += total
         self._unseen = None
+        self._order = self._listing = None
         self.highestmodseq = max(self.highestmodseq, top_modseq)
         self.uidnext = max(self.uidnext, top_uid + 1)
 
-    def _remember(self, m: Msg) -> None:
-        self.msgs[m.uid] = m
-        self.names[m.name] = m.uid
+    def _remember(self, m: Msg, base: str | None = None) -> None:
+        uid = m.uid
+        self.msgs[uid] = m
+        self.names[m.name] = uid
         if self._bases is not None:
-            self._bases[base_of(m.name[4:])] = m.uid
-        self.total_size += m.vsize
+            self._bases[base if base is not None else base_of(m.name[4:])] = uid
+        if m.mtime_ns < 0:
+            self.unsized.add(uid)
+        else:
+            self.total_size += m.vsize
+        order = self._order
+        if order is not None:
+            if not order or uid > order[-1]:
+                order.append(uid)  # the usual case: a new message gets the next UID
+                if self._listing is not None:
+                    self._listing.append(None)
+                    self._dirty.add(uid)
+            else:
+                self._order = self._listing = None
 
     def _forget(self, m: Msg) -> None:
-        del self.msgs[m.uid]
+        uid = m.uid
+        del self.msgs[uid]
         self.names.pop(m.name, None)
         if self._bases is not None:
             self._bases.pop(base_of(m.name[4:]), None)
-        self.total_size -= m.vsize
+        if m.mtime_ns < 0:
+            self.unsized.discard(uid)
+        else:
+            self.total_size -= m.vsize
+        order = self._order
+        if order is not None:
+            i = bisect.bisect_left(order, uid)
+            if i < len(order) and order[i] == uid:
+                del order[i]
+                if self._listing is not None:
+                    del self._listing[i]
+            else:
+                self._order = self._listing = None
 
     def record(self, line: str) -> None:
         """Apply a record now and queue it for the journal."""
@@ -311,13 +435,15 @@ class FolderState:
 
     def sync(self, scan: bool = True) -> None:
         """Bring the state up to date with the disk (lock held)."""
+        scans = self.scans
         if not self.loaded:
             self._load()
         else:
             self._read_index_tail()
         self._check_uidlist()
         self._check_keywords()
-        if scan or self.pending_uids:
+        if self.pending_uids or (scan and self.scans == scans):
+            # (a rebuild just listed the directories: no need to list them twice)
             self._maybe_scan(force=bool(self.pending_uids))
         self.flush()
         if self.index_lines > len(self.msgs) * 3 // 2 + 2000:
@@ -442,8 +568,13 @@ class FolderState:
         self.index_lines = 4
         self.loaded = True
         self._changed = True
-        self._maybe_scan(force=True)
-        if header is None or header.guid != self.guid:
+        rewrite = header is None or header.guid != self.guid
+        self._uidlist_rewrite = rewrite
+        try:
+            self._maybe_scan(force=True)
+        finally:
+            self._uidlist_rewrite = False
+        if rewrite:
             self._write_uidlist()
         else:
             self.u_pending = self.uidlist_stamp
@@ -528,6 +659,7 @@ class FolderState:
         """The keyword letters changed meaning: forget flags worked out before."""
         self.flag_cache.clear()
         self._unseen = None
+        self._listing = None
         for m in self.msgs.values():
             m.info = None
 
@@ -565,6 +697,7 @@ class FolderState:
         ):
             return
         scan_ns = time.time_ns()
+        self.scans += 1
         present = self._listdir()
         self._reconcile(present)
         self.dir_stamp = (mtimes[0], mtimes[1], scan_ns)
@@ -579,14 +712,20 @@ class FolderState:
                 entries = os.listdir(self.path / sub)
             except FileNotFoundError:
                 raise NoSuchFolder(self.label) from None
-            prefix = sub + "/"
             # dot files are not messages (maildir(5)); nor are names a line break would
-            # cut in two in our journal
-            present.update(
-                prefix + e
-                for e in entries
-                if not e.startswith(".") and "\n" not in e and "\r" not in e
-            )
+            # cut in two in our journal.  Looked for in one joined string first: a big
+            # folder is listed again after every change, and it rarely has any
+            joined = "\n".join(entries)
+            if (
+                "\n." in joined
+                or joined.startswith(".")
+                or "\r" in joined
+                or joined.count("\n") != len(entries) - 1  # a name holds a line break
+            ):
+                entries = [
+                    e for e in entries if not e.startswith(".") and "\n" not in e and "\r" not in e
+                ]
+            present.update(map((sub + "/").__add__, entries))
         return present
 
     def _reconcile(self, present: set[str]) -> None:
@@ -600,17 +739,33 @@ class FolderState:
             vanished = known.keys() - present
         appeared = present - known.keys()
         modseq = self.highestmodseq + 1
+        if not known and not self.pending_uids:
+            # a first look (no index, no uidlist): unless a base shows up twice, every
+            # file is simply taken in, in delivery order
+            first = {name[4:].partition(":")[0]: name for name in appeared}
+            if len(first) == len(appeared):
+                order = delivery_order(list(first))
+                if self._take_in_new([first[b] for b in order], modseq, order):
+                    self.highestmodseq = max(self.highestmodseq, modseq)
+                return
         used_modseq = False
         by_base: dict[str, list[str]] = {}
         for name in appeared:
-            by_base.setdefault(base_of(name[4:]), []).append(name)
+            base = name[4:].partition(":")[0]
+            same = by_base.get(base)
+            if same is None:
+                by_base[base] = [name]
+            else:
+                same.append(name)
         foreign: list[tuple[str, str]] = []
+        bases = self.bases()
+        pending_uids = self.pending_uids
         for base, names in by_base.items():
             if len(names) > 1:
                 names = [n for n in names if os.path.exists(self.path / n)] or names[:1]
                 names.sort(key=lambda n: n.startswith("new/"))
             name = names[0]
-            uid = self.bases().get(base)
+            uid = bases.get(base)
             if uid is not None:
                 m = self.msgs[uid]
                 if m.name not in vanished and os.path.exists(self.path / m.name):
@@ -624,10 +779,10 @@ class FolderState:
                 else:
                     self.record(ix.rec_flags(uid, m.modseq, name))
                 continue
-            pending = self.pending_uids.pop(base, None)
+            pending = pending_uids.pop(base, None) if pending_uids else None
             if pending is not None:
                 # already in the uidlist: record it in the index only
-                self._take_in(name, pending[0], modseq, pending[1], listed=True)
+                self._take_in(name, pending[0], modseq, pending[1], listed=True, base=base)
                 used_modseq = True
                 continue
             foreign.append((name, base))
@@ -636,10 +791,9 @@ class FolderState:
             if uid is not None:
                 self.record(ix.rec_expunge(uid, modseq))
                 used_modseq = True
-        foreign.sort(key=lambda nb: natural_key(nb[1]))
-        for name, _base in foreign:
-            if self._take_in(name, self.uidnext, modseq, None):
-                used_modseq = True
+        by_sort_base = {base: name for name, base in foreign}
+        if self._take_in_new([by_sort_base[b] for b in delivery_order(list(by_sort_base))], modseq):
+            used_modseq = True
         self.pending_uids.clear()
         if used_modseq:
             self.highestmodseq = max(self.highestmodseq, modseq)
@@ -654,27 +808,172 @@ class FolderState:
         return new
 
     def _take_in(
-        self, name: str, uid: int, modseq: int, vsize: int | None, listed: bool = False
+        self,
+        name: str,
+        uid: int,
+        modseq: int,
+        vsize: int | None,
+        listed: bool = False,
+        base: str | None = None,
     ) -> bool:
-        """Record a file found on disk under ``uid``; False if it vanished meanwhile."""
-        base = base_of(name[4:])
+        """Record a file found on disk under ``uid``; False if it vanished meanwhile.
+
+        What :meth:`record` of the ``A`` line would do, without parsing the line back:
+        a first look at a big foreign folder calls this once per message.  ``base`` is
+        the base of ``name`` when the caller knows it."""
+        if base is None:
+            base = base_of(name[4:])
+        size, named_vsize = sizes_of(base)
         if vsize is None:
-            vsize = sizes_of(base)[1]
-        measured = _measure(str(self.path / name), vsize)
+            vsize = named_vsize
+        measured = _measure(self.dir + name, vsize)
         if measured is None:
             return False
         mtime_ns, vsize = measured
         if uid >= self.uidnext:
             self.uidnext = uid + 1
-        if not listed:
-            self.ubuf.append(ul.format_record(ul.make_record(uid, base, vsize, sizes_of(base)[0])))
-        self.record(ix.rec_append(uid, modseq, modseq, vsize, mtime_ns, name))
+        if not listed and not self._uidlist_rewrite:
+            self.ubuf.append(ul.record_line(uid, base, vsize, size))
+        old = self.msgs.get(uid)
+        if old is not None:
+            self._forget(old)
+        self._remember(Msg(uid, modseq, modseq, vsize, mtime_ns, name), base)
+        self._note(modseq, uid)
+        if modseq > self.highestmodseq:
+            self.highestmodseq = modseq
+        self._unseen = None
+        self.wbuf.append(ix.rec_append(uid, modseq, modseq, vsize, mtime_ns, name))
+        self._changed = True
         return True
+
+    def _take_in_new(
+        self, names: list[str], modseq: int, own_bases: list[str] | None = None
+    ) -> bool:
+        """Give files found on disk the next UIDs in this order (:meth:`_take_in` for
+        many at once); False if every file vanished meanwhile.  ``own_bases``: the base
+        of each name, when the caller has them.
+
+        With :attr:`lazy_sizes` the files are not opened: their sizes and mtimes are
+        learnt by :meth:`measure` when a listing first needs them, so a first look at a big
+        folder of foreign files is a directory listing, as in Dovecot."""
+        msgs = self.msgs
+        by_name = self.names
+        bases = self._bases
+        wbuf = self.wbuf
+        ubuf = None if self._uidlist_rewrite else self.ubuf
+        first = uid = self.uidnext
+        total = 0
+        if self.lazy_sizes:
+            unknown = ix.UNKNOWN
+            if own_bases is None:
+                own_bases = [name[4:].partition(":")[0] for name in names]
+            for name, base in zip(names, own_bases, strict=True):
+                msgs[uid] = Msg(uid, modseq, modseq, unknown, unknown, name)
+                by_name[name] = uid
+                if bases is not None:
+                    bases[base] = uid
+                wbuf.append(f"A {uid} {modseq} {modseq} - - {name}\n")
+                if ubuf is not None:
+                    size = sizes_of(base)[0] if "," in base else None
+                    ubuf.append(ul.record_line(uid, base, None, size))
+                uid += 1
+            self.unsized.update(range(first, uid))
+        else:
+            for name, got in zip(names, _measure_many(self.dir, names), strict=True):
+                if got is None:
+                    continue  # renamed or deleted meanwhile: the next scan sees it again
+                mtime_ns, vsize = got
+                base = name[4:].partition(":")[0]
+                msgs[uid] = Msg(uid, modseq, modseq, vsize, mtime_ns, name)
+                by_name[name] = uid
+                if bases is not None:
+                    bases[base] = uid
+                total += vsize
+                wbuf.append(f"A {uid} {modseq} {modseq} {vsize} {mtime_ns} {name}\n")
+                if ubuf is not None:
+                    size = sizes_of(base)[0] if "," in base else None
+                    ubuf.append(ul.record_line(uid, base, vsize, size))
+                uid += 1
+        if uid == first:
+            return False
+        added = range(first, uid)
+        self.uidnext = uid
+        self.total_size += total
+        self._unseen = None
+        self._changed = True
+        if modseq > self.highestmodseq:
+            self.highestmodseq = modseq
+        feed = self._feed
+        if feed is not None:
+            if feed and modseq < feed[-1][0]:
+                self._feed = None
+            else:
+                feed.extend((modseq, u) for u in added)
+        order = self._order
+        if order is not None:
+            if not order or first > order[-1]:
+                order.extend(added)
+                if self._listing is not None:
+                    self._listing.extend([None] * len(added))
+                    self._dirty.update(added)
+            else:
+                self._order = self._listing = None
+        return True
+
+    def _sized(self, m: Msg | None, vsize: int, mtime_ns: int) -> None:
+        if m is None or m.mtime_ns >= 0:
+            return
+        m.vsize = vsize
+        m.mtime_ns = mtime_ns
+        self.total_size += vsize
+        self.unsized.discard(m.uid)
+        m.info = None
+        self._dirty.add(m.uid)
+
+    def measure(self, uids: Iterable[int] | None = None) -> None:
+        """Learn the CRLF size and mtime of messages recorded without them (all of them,
+        or those among ``uids``) and journal them (lock held).
+
+        Sizes are a cache of the files, which never change: the ``S`` records are written
+        without fsync, and measuring most of a folder rewrites the index in one go."""
+        unsized = self.unsized
+        if not unsized:
+            return
+        todo = sorted(unsized) if uids is None else sorted(u for u in uids if u in unsized)
+        if not todo:
+            return
+        msgs = self.msgs
+        lines: list[str] = []
+        missing: list[int] = []
+        for uid, got in zip(
+            todo, _measure_many(self.dir, [msgs[u].name for u in todo]), strict=True
+        ):
+            if got is None:
+                missing.append(uid)
+                continue
+            self._sized(msgs[uid], got[1], got[0])
+            lines.append(ix.rec_sizes(uid, got[1], got[0]))
+        for uid in missing:
+            m = self.find(uid)  # renamed by another program meanwhile, or gone
+            if m is None or m.mtime_ns >= 0:
+                continue
+            got = _measure(self.dir + m.name, sizes_of(base_of(m.name[4:]))[1])
+            if got is not None:
+                self._sized(m, got[1], got[0])
+                lines.append(ix.rec_sizes(uid, got[1], got[0]))
+        if len(lines) > 1000 and len(lines) > len(msgs) // 2:
+            self.compact(uidlist=False)
+        elif lines:
+            if self.wbuf or self.ubuf:
+                self.flush()  # what was queued before is written as it would have been
+            self.wbuf.extend(lines)
+            self.flush(durable=False)
 
     # -- writing the journal ---------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write queued uidlist lines, then queued index records."""
+    def flush(self, durable: bool = True) -> None:
+        """Write queued uidlist lines, then queued index records (``durable=False``: no
+        fsync, for records that only cache what the files say)."""
         if self.ubuf:
             data = "".join(self.ubuf).encode("utf-8", "surrogateescape")
             self.ubuf = []
@@ -694,30 +993,34 @@ class FolderState:
             n = len(self.wbuf)
             self.wbuf = []
             self.index_off = append_lines(
-                self.path / ix.INDEX_FILE, data, self.fsync, truncate_to=self.index_off
+                self.path / ix.INDEX_FILE,
+                data,
+                self.fsync and durable,
+                truncate_to=self.index_off,
             )
             self.index_lines += n
 
-    def _uidlist_records(self) -> list[ul.UidRecord]:
-        out = []
-        for uid in sorted(self.msgs):
-            m = self.msgs[uid]
-            base = base_of(m.name[4:])
-            out.append(ul.make_record(uid, base, m.vsize, sizes_of(base)[0]))
-        return out
-
     def _write_uidlist(self) -> None:
         header = ul.UidListHeader(3, self.uidvalidity, self.uidnext, self.guid)
-        text = ul.format_uidlist(header, self._uidlist_records())
+        msgs = self.msgs
+        parts = [ul.format_header(header)]
+        for uid in sorted(msgs):
+            m = msgs[uid]
+            base = m.name[4:].partition(":")[0]
+            size = sizes_of(base)[0] if "," in base else None
+            parts.append(ul.record_line(uid, base, m.vsize if m.mtime_ns >= 0 else None, size))
+        text = "".join(parts)
         st = atomic_write(self.path / UIDLIST, text.encode("utf-8", "surrogateescape"), self.fsync)
         self.ubuf = []
         self.uidlist_stamp = self.u_pending = (st.st_ino, st.st_size)
         self.uidlist_end = st.st_size
 
-    def compact(self) -> None:
-        """Rewrite uidlist and index with live records only (lock held)."""
+    def compact(self, uidlist: bool = True) -> None:
+        """Rewrite uidlist and index with live records only (lock held); ``uidlist=False``
+        keeps the uidlist as it is (its records are still right, only sizes were learnt)."""
         self.flush()
-        self._write_uidlist()
+        if uidlist or self.uidlist_stamp is None:
+            self._write_uidlist()
         self.wbuf = []
         self.u_pending = None
         if len(self.expunged) > ix.EXPUNGE_HISTORY:
@@ -735,9 +1038,13 @@ class FolderState:
             ix.rec_value("T", self.history_floor),
             ix.rec_value("R", self.recent_floor),
         ]
-        for uid in sorted(self.msgs):
-            m = self.msgs[uid]
-            parts.append(ix.rec_append(uid, m.modseq, m.cmodseq, m.vsize, m.mtime_ns, m.name))
+        msgs = self.msgs
+        for uid in sorted(msgs):
+            m = msgs[uid]
+            if m.mtime_ns < 0:
+                parts.append(ix.rec_append(uid, m.modseq, m.cmodseq, m.vsize, m.mtime_ns, m.name))
+            else:  # ix.rec_append inlined: this runs once per message
+                parts.append(f"A {uid} {m.modseq} {m.cmodseq} {m.vsize} {m.mtime_ns} {m.name}\n")
         parts.extend(ix.rec_expunge(u, s) for u, s in self.expunged.items())
         parts.extend(ix.rec_key(u, k) for k, u in self.idem.items())
         parts.append(ix.rec_value("U", *self.uidlist_stamp))  # type: ignore[misc]
@@ -761,19 +1068,92 @@ class FolderState:
         return flags
 
     def info(self, m: Msg) -> MessageInfo:
+        """The listing of ``m`` (lock held: it may have to be measured first)."""
         info = m.info
         if info is None:
-            info = m.info = MessageInfo(
+            if m.mtime_ns < 0:
+                self.measure([m.uid])
+            info = m.info = _message_info(
                 m.uid, self.flags_of(m.name), m.vsize, m.mtime_ns / 1e9, m.modseq
             )
         return info
 
     def listing(self) -> list[MessageInfo]:
+        """Every message in UID order: a copy of the kept listing, after rebuilding the
+        entries that changed since the last call (a big folder's listing is asked for
+        again after each change, and most entries are still right)."""
+        self.measure()
         msgs = self.msgs
         info = self.info
-        return [info(msgs[u]) for u in sorted(msgs)]
+        order = self._order
+        if order is None:
+            order = self._order = sorted(msgs)
+            self._listing = None
+        listing = self._listing
+        if listing is None:
+            listing = self._listing = self._build_listing(order)
+        elif self._dirty:
+            for uid in self._dirty:
+                m = msgs.get(uid)
+                if m is None:
+                    continue
+                i = bisect.bisect_left(order, uid)
+                if i < len(order) and order[i] == uid:
+                    listing[i] = info(m)
+        self._dirty.clear()
+        return listing.copy()  # type: ignore[return-value]
+
+    def _build_listing(self, order: list[int]) -> list[MessageInfo | None]:
+        """:meth:`info` of every message in ``order``, inlined (100,000 on a first FETCH)."""
+        msgs = self.msgs
+        cache = self.flag_cache
+        flags_of = self.flags_of
+        make = _message_info
+        out: list[MessageInfo | None] = []
+        append = out.append
+        for uid in order:
+            m = msgs[uid]
+            got = m.info
+            if got is None:
+                if m.mtime_ns < 0:
+                    got = self.info(m)
+                else:
+                    name = m.name
+                    flags = cache.get(name.partition(":")[2] if ":" in name else None)
+                    if flags is None:
+                        flags = flags_of(name)
+                    got = m.info = make(uid, flags, m.vsize, m.mtime_ns / 1e9, m.modseq)
+            append(got)
+        return out
+
+    def flag_listing(self) -> FlagListing:
+        """UIDs, flags and MODSEQs without measuring anything (SELECT's listing)."""
+        msgs = self.msgs
+        order = self._order
+        if order is None:
+            order = self._order = sorted(msgs)
+            self._listing = None
+        flags_of = self.flags_of
+        ordered = [msgs[u] for u in order]
+        flags = [flags_of(m.name) for m in ordered]
+        unseen = self._unseen
+        if unseen is None:
+            unseen = self._unseen = sum(1 for f in flags if SEEN not in f)
+        return FlagListing(
+            uidvalidity=self.uidvalidity,
+            uidnext=self.uidnext,
+            highestmodseq=self.highestmodseq,
+            uids=list(order),
+            flags=flags,
+            modseqs=[m.modseq for m in ordered],
+            unseen=unseen,
+            recent=len(order) - bisect.bisect_right(order, self.recent_floor),
+        )
 
     def status(self) -> FolderStatus:
+        self.measure()
+        if self.unsized:
+            self.measure()  # files a rescan took in while the first pass looked for one
         unseen = self._unseen
         if unseen is None:
             flags_of = self.flags_of
@@ -861,44 +1241,79 @@ class FolderState:
         return self.msgs[uid]
 
     def set_flags(self, uids: Iterable[int], flags: frozenset[str], mode: FlagMode) -> list[int]:
+        """Rename each file to its new flag letters and queue one ``F`` record per message:
+        the caller's :meth:`flush` writes them all with one fsync, and ``cur/`` is fsynced
+        once.  The new letters are worked out once per distinct old info part."""
         if mode is not FlagMode.REMOVE:
             # give new keywords their letters first: running out fails before any rename
             self.keyword_indexes(sorted(flags - SYSTEM_FLAGS))
         modseq = self.highestmodseq + 1
         changed: list[int] = []
-        for uid in sorted(set(uids)):
-            m = self.msgs.get(uid)
-            if m is None:
-                continue
-            old = self.flags_of(m.name)
+        targets: dict[str, str | None] = {}
+        msgs = self.msgs
+        names = self.names
+        wbuf = self.wbuf
+        d = self.dir
+
+        def new_info(name: str) -> str | None:
+            """The info part ``name`` gets (None: its flags do not change)."""
+            info = name.partition(":")[2] if ":" in name else "\0"
+            if info in targets:
+                return targets[info]
+            old = self.flags_of(name)
             if mode is FlagMode.ADD:
                 new = old | flags
             elif mode is FlagMode.REMOVE:
                 new = old - flags
             else:
                 new = flags
-            if new == old:
+            target = None
+            if new != old:
+                kw = self.keyword_indexes(sorted(new - SYSTEM_FLAGS))
+                other = parse_info(info if info != "\0" else None).other
+                target = format_info(new & SYSTEM_FLAGS, kw, other)
+            targets[info] = target
+            return target
+
+        for uid in sorted(set(uids)):
+            m = msgs.get(uid)
+            if m is None:
                 continue
-            kw = self.keyword_indexes(sorted(new - SYSTEM_FLAGS))
+            info = new_info(m.name)
+            if info is None:
+                continue
             for _attempt in range(2):
-                base, info = split_name(m.name[4:])
-                other = parse_info(info).other
-                target = "cur/" + cur_name(base, format_info(new & SYSTEM_FLAGS, kw, other))
+                target = "cur/" + m.name[4:].partition(":")[0] + ":" + info
                 try:
-                    os.rename(self.path / m.name, self.path / target)
+                    os.rename(d + m.name, d + target)
                     break
                 except FileNotFoundError:
                     found = self.find(uid)
                     if found is None:
                         break
                     m = found
+                    got = new_info(m.name)  # renamed by another program: flags may differ
+                    if got is None:
+                        break
+                    info = got
             else:
                 continue
-            if uid not in self.msgs:
+            if uid not in msgs or msgs[uid] is not m:
                 continue
-            self.record(ix.rec_flags(uid, modseq, target))
+            # what record(rec_flags(...)) does, without parsing the line back
+            del names[m.name]
+            m.name = target
+            names[target] = uid
+            if m.modseq != modseq:
+                m.modseq = modseq
+                self._note(modseq, uid)
+            m.info = None
+            self._dirty.add(uid)
+            wbuf.append(ix.rec_flags(uid, modseq, target))
             changed.append(uid)
         if changed:
+            self._changed = True
+            self._unseen = None
             if self.fsync:
                 fsync_dir(self.path / "cur")
             self.highestmodseq = max(self.highestmodseq, modseq)

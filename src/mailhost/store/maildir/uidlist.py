@@ -109,6 +109,16 @@ def make_record(uid: int, base: str, vsize: int, size: int | None = None) -> Uid
     return UidRecord(uid, base, ext)
 
 
+def record_line(uid: int, base: str, vsize: int | None, size: int | None = None) -> str:
+    """``format_record(make_record(...))`` without the intermediate record: a cold
+    folder writes one per message.  ``vsize`` None (not measured yet): no ``W``."""
+    if vsize is None:
+        return f"{uid} :{base}\n" if size is None else f"{uid} S{size} :{base}\n"
+    if size is None:
+        return f"{uid} W{vsize} :{base}\n"
+    return f"{uid} W{vsize} S{size} :{base}\n"
+
+
 def parse_uidlist(text: str) -> tuple[UidListHeader, list[UidRecord]]:
     """A whole file (complete lines only; a torn last line is the caller's to drop)."""
     lines = text.split("\n")
