@@ -665,16 +665,6 @@ def test_search_criteria_edge_cases(host: MailHost) -> None:
     c.logout()
 
 
-@pytest.mark.xfail(
-    reason=(
-        "Maildir store: an APPEND or STORE refused with NO [LIMIT] for 27 new keywords "
-        "still takes all 26 keyword letters of the folder (in memory, dovecot-keywords is "
-        "not even written); a later 'STORE 1 +FLAGS ($Label1)' then gets 'NO [LIMIT] No "
-        "room for another keyword in this mailbox' instead of OK (RFC 3501 7.1 "
-        "PERMANENTFLAGS \\*)"
-    ),
-    strict=True,
-)
 @pytest.mark.parametrize("command", ["APPEND", "STORE"])
 def test_refused_keywords_leave_room_for_other_keywords(host: MailHost, command: str) -> None:
     """An APPEND or STORE with more keywords than the folder can take must not use up the

@@ -125,7 +125,7 @@ def test_keywords_round_trip(keywords: dict[int, str]) -> None:
 
 
 def test_keyword_letters_run_out() -> None:
-    from mailhost.store.maildir.keywords import TooManyKeywords
+    from mailhost.errors import TooManyKeywords
 
     km = KeywordMap()
     for i in range(26):

@@ -288,7 +288,7 @@ def test_uidlist_stale_next_uid_and_missing_files(tmp_path: Path) -> None:
 
 
 def test_keyword_letters_run_out_before_any_change(tmp_path: Path) -> None:
-    from mailhost.store.maildir.keywords import TooManyKeywords
+    from mailhost.errors import TooManyKeywords
 
     box = make(tmp_path).account("u").folder(INBOX)
     box.append(LF_MSG)
@@ -297,6 +297,9 @@ def test_keyword_letters_run_out_before_any_change(tmp_path: Path) -> None:
     with pytest.raises(TooManyKeywords):
         box.set_flags([1, 2], ["one", "two"], FlagMode.ADD)
     assert box.get(2).flags == set()  # type: ignore[union-attr]
+    # the refused call gave out no letter: the last one is still free
+    box.set_flags([2], ["one"], FlagMode.ADD)
+    assert box.get(2).flags == {"one"}  # type: ignore[union-attr]
 
 
 def test_uids_reset_under_an_open_handle_is_reported(tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from mailhost.errors import NoSuchFolder
+from mailhost.errors import NoSuchFolder, TooManyKeywords
 from mailhost.store.api import (
     SEEN,
     SYSTEM_FLAGS,
@@ -60,7 +60,12 @@ from mailhost.store.maildir.fsio import (
     fsync_dir,
     read_from,
 )
-from mailhost.store.maildir.keywords import KeywordMap, format_keywords, parse_keywords
+from mailhost.store.maildir.keywords import (
+    MAX_KEYWORDS,
+    KeywordMap,
+    format_keywords,
+    parse_keywords,
+)
 from mailhost.store.maildir.locks import FileLock
 
 UIDLIST = "dovecot-uidlist"
@@ -665,6 +670,11 @@ class FolderState:
 
     def keyword_indexes(self, names: Iterable[str]) -> tuple[int, ...]:
         """Letters for ``names``, adding new ones to ``dovecot-keywords`` (lock held)."""
+        names = list(names)
+        unknown = {n.lower() for n in names if self.keywords.index_of(n) is None}
+        if len(self.keywords.by_index) + len(unknown) > MAX_KEYWORDS:
+            # refuse before giving out any letter: a refused command changes nothing
+            raise TooManyKeywords(f"no keyword letters left for {len(unknown)} new keywords")
         out = []
         added = False
         for name in names:
