@@ -39,6 +39,7 @@ from mailhost.pop3.protocol import (
     StartTLS,
     Update,
 )
+from mailhost.pop3.readahead import ReadAhead, read_rendered
 from mailhost.pop3.streaming import MessageProducer, StreamBroken
 from mailhost.pop3.uidl import uidl_function
 from mailhost.store.api import INBOX, SEEN, Account, FlagMode, Folder, Lease, MessageInfo
@@ -99,6 +100,9 @@ class POP3ServerProtocol(Protocol):
         self.user: MailUser | None = None
         self.lease: Lease | None = None
         self.folder: Folder | None = None
+        # what a single RETR may already hold in memory bounds what is read ahead
+        threshold = self.config.stream_threshold
+        self.read_ahead = ReadAhead(budget=threshold, threshold=threshold)
         self._busy = False
         self._draining = False
         self._closing = False
@@ -170,6 +174,7 @@ class POP3ServerProtocol(Protocol):
             if call is not None and call.active():
                 call.cancel()
         self._idle_call = self._renew_call = None
+        self.read_ahead.clear()
         if self.lease is not None and not self._updating:
             # RFC 1939 §6: no QUIT, no UPDATE; just give the maildrop back
             self.blocking.run(self.lease.release)
@@ -262,6 +267,8 @@ class POP3ServerProtocol(Protocol):
                 transport.loseConnection()
             elif isinstance(effect, StartTLS):
                 self._start_tls()
+            elif isinstance(effect, Retrieve) and self._retrieve_read_ahead(effect):
+                pass
             else:
                 self._busy = True
                 d = self._run_async(effect)
@@ -371,13 +378,78 @@ class POP3ServerProtocol(Protocol):
 
     # -- RETR / TOP -------------------------------------------------------------------
 
+    def _retrieve_read_ahead(self, effect: Retrieve) -> bool:
+        """Answer a RETR from the messages read ahead, if it is one of them."""
+        if effect.body_lines is not None:
+            return False
+        body = self.read_ahead.take(effect.entry.number)
+        if body is None:
+            return False
+        assert self.session is not None
+        self.wire.writeSequence((effect.status, body))
+        self.session.retrieve_done(effect)
+        self._refill()
+        return True
+
+    def _refill(self) -> None:
+        """Read the next messages of a RETR run in the background (see readahead.py)."""
+        maildrop = self.session.maildrop if self.session is not None else None
+        if self._disconnected or self.folder is None or maildrop is None:
+            return
+        entries = self.read_ahead.refill(maildrop)
+        if not entries:
+            return
+        generation = self.read_ahead.generation
+        uids = [e.uid for e in entries]
+        d = self.blocking.run(read_rendered, self.folder, uids, self.config.outlook_no_nuls)
+
+        def done(result: list[bytes] | Failure) -> None:
+            bodies = result if isinstance(result, list) else []
+            self.read_ahead.arrived(generation, entries, bodies)
+            if isinstance(result, Failure) and not result.check(*r.MAPPED_ERRORS):
+                log.failure("POP3 read-ahead failed unexpectedly", result)
+
+        d.addBoth(done)
+
+    def _read_small(self, effect: Retrieve) -> Deferred[list[Effect]]:
+        """RETR of a message under ``stream_threshold``: read (and read ahead), send."""
+        assert self.folder is not None and self.session is not None
+        session = self.session
+        assert session.maildrop is not None
+        entries = self.read_ahead.plan(session.maildrop, effect.entry)
+        uids = [e.uid for e in entries]
+        d = self.blocking.run(read_rendered, self.folder, uids, effect.outlook_no_nuls)
+
+        def send(bodies: list[bytes]) -> list[Effect]:
+            if self._disconnected:
+                return []
+            self.wire.writeSequence((effect.status, bodies[0]))
+            self.read_ahead.keep(entries[1:], bodies[1:])
+            session.retrieve_done(effect)
+            self._refill()
+            return []
+
+        return d.addCallback(send)
+
     def _retrieve(self, effect: Retrieve) -> Deferred[list[Effect]]:
         assert self.folder is not None and self.session is not None
         session = self.session
         folder = self.folder
         uid = effect.entry.uid
-        if effect.entry.size <= self.config.stream_threshold:
-            d: Deferred[Any] = self.blocking.run(folder.read_message, uid)
+        d: Deferred[Any]
+        if effect.body_lines is None and effect.entry.size <= self.config.stream_threshold:
+            if self.read_ahead.reading(effect.entry.number):
+
+                def after_wait(_: None) -> list[Effect] | Deferred[list[Effect]]:
+                    if self._retrieve_read_ahead(effect):
+                        return []
+                    return self._read_small(effect)
+
+                d = self.read_ahead.wait().addCallback(after_wait)
+            else:
+                d = self._read_small(effect)
+        elif effect.entry.size <= self.config.stream_threshold:
+            d = self.blocking.run(folder.read_message, uid)
 
             def send(data: bytes) -> list[Effect]:
                 writer = effect.writer()
@@ -387,6 +459,8 @@ class POP3ServerProtocol(Protocol):
 
             d.addCallback(send)
         else:
+            if effect.body_lines is None:
+                self.read_ahead.passed(effect.entry.number)
             d = self.blocking.run(folder.open_message, uid)
 
             def stream(source: BinaryIO) -> Deferred[list[Effect]] | list[Effect]:

@@ -24,6 +24,53 @@ class Transform(Protocol):
         """True once further input cannot change the output (TOP reached its limit)."""
 
 
+#: Dots looked at one by one before :func:`stuff_lines` falls back to a full search.
+_DOT_PROBES = 16
+
+
+def _dot_after_lf(data: bytes) -> bool:
+    """Whether ``b"\\n."`` occurs in ``data``.
+
+    ``bytes.find`` of a one-octet needle is a ``memchr`` while two-octet needles use a
+    much slower general search (about 1 ns per octet).  Most messages have few dots, so
+    checking each dot's predecessor is far cheaper; prose with many dots soon falls back
+    to the general search.
+    """
+    find = data.find
+    i = find(b".", 1)
+    for _ in range(_DOT_PROBES):
+        if i < 0:
+            return False
+        if data[i - 1] == 0x0A:
+            return True
+        i = find(b".", i + 1)
+    return i >= 0 and find(b"\n.", i - 1) >= 0
+
+
+def stuff_lines(data: bytes, line_start: bool = True) -> bytes:
+    """RFC 1939 §3 byte-stuffing of one piece: a ``.`` after LF gets another ``.``.
+
+    ``line_start`` says whether ``data`` begins a line (the piece before ended with LF).
+    Returns ``data`` itself when nothing needs stuffing (no copy).
+    """
+    if _dot_after_lf(data):
+        data = data.replace(b"\n.", b"\n..")
+    if line_start and data[:1] == b".":
+        data = b"." + data
+    return data
+
+
+def render_message(data: bytes, outlook_no_nuls: bool = False) -> bytes:
+    """The whole multi-line RETR body of a CRLF message read in one piece: stuffed and
+    terminated, byte for byte what :class:`BodyWriter` produces from any chunking."""
+    if outlook_no_nuls:
+        data = data.replace(b"\0", b"\x80")
+    body = stuff_lines(data)
+    if not data or data.endswith(b"\r\n"):
+        return body + TERMINATOR
+    return body + b"\r\n" + TERMINATOR
+
+
 class DotStuffer:
     """RFC 1939 §3: a line beginning with ``.`` gets one more ``.`` in front.
 
@@ -42,11 +89,9 @@ class DotStuffer:
     def feed(self, chunk: bytes) -> bytes:
         if not chunk:
             return chunk
-        out = chunk.replace(b"\n.", b"\n..")
-        if self._line_start and out[:1] == b".":
-            out = b"." + out
+        out = stuff_lines(chunk, self._line_start)
         self._line_start = chunk[-1:] == b"\n"
-        self._last_two = (self._last_two + chunk)[-2:]
+        self._last_two = (self._last_two + chunk[-2:])[-2:]
         return out
 
     def finish(self) -> bytes:
