@@ -34,11 +34,19 @@ def make_factory(
     tls: Any = None,
     implicit_tls: bool = False,
     clock: MemoryReactorClock | None = None,
+    settings: dict[str, dict[str, str]] | None = None,
+    authenticator: Any = None,
     **config: Any,
 ) -> POP3Factory:
+    """A factory over ``store``; ``settings``: per-user settings of the static users."""
     if store is None:
         store = make_store(MSG1, MSG2)
-    auth = StaticAuthenticator({"alice": "secret", "bob": "pw b"}, store, policy)  # type: ignore[arg-type]
+    auth = authenticator or StaticAuthenticator(
+        {"alice": "secret", "bob": "pw b"},
+        store,
+        policy,  # type: ignore[arg-type]
+        settings=settings,
+    )
     return POP3Factory(
         config=replace(POP3Config(), **config),
         authenticator=auth,

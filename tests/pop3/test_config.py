@@ -12,12 +12,17 @@ def test_defaults_are_rfc_conformant() -> None:
     c = POP3Config()
     assert c.idle_timeout >= 600 and c.max_line_length >= 255
     assert (c.apop, c.uidl_format, c.expire, c.login_delay) == (False, "dovecot", "NEVER", 0)
+    assert c.per_user_settings is False
+
+
+def test_apop_and_per_user_settings_can_be_turned_on() -> None:
+    cfg = config_from_dict({"pop3": {"apop": True, "per_user_settings": True}})
+    assert (cfg.pop3.apop, cfg.pop3.per_user_settings) == (True, True)
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("apop", True),
         ("expire", "soon"),
         ("expire", "-1"),
         ("login_delay", -5),

@@ -30,7 +30,7 @@ def build_authenticator(
     from mailhost.auth.checkers import MailChecker
     from mailhost.auth.fromconfig import argon2_params, make_throttle, state_store
     from mailhost.auth.passwd import PasswdError, PasswdFile
-    from mailhost.auth.realm import MailRealm
+    from mailhost.auth.realm import MailRealm, passwd_settings
     from mailhost.auth.sessions import SessionWatch
     from mailhost.auth.verifier import Verifier, VerifyCache
 
@@ -40,6 +40,11 @@ def build_authenticator(
         warnings = passwd.warnings()
     except PasswdError as e:
         warnings = [str(e)]
+    if config.pop3.apop and auth.rehash:
+        warnings.append(
+            "[pop3] apop is on with [auth] rehash: a password login replaces a user's "
+            "{PLAIN} value with Argon2id, and APOP then fails for that user"
+        )
     state = state_store(config)
     verifier = Verifier(
         passwd,
@@ -51,7 +56,7 @@ def build_authenticator(
         grant_max_age=auth.grant_max_age,
     )
     sessions = SessionWatch(state, blocking, reactor, auth.revocation_check_interval)
-    realm = MailRealm(store, blocking, sessions.hooks)
+    realm = MailRealm(store, blocking, sessions.hooks, passwd_settings(passwd))
     portal = Portal(realm, [MailChecker(verifier, blocking)])
     return PortalAuthenticator(
         portal,

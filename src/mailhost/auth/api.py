@@ -9,7 +9,7 @@ avatar whose ``account`` is the user's store account.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -58,6 +58,9 @@ class MailUser:
     #: protocols check it before each command and end the session.
     still_valid: Callable[[], bool] = field(default=_always_valid)
     logout: Callable[[], None] = field(default=lambda: None)
+    #: Per-user settings from the user database (the passwd-file's extra fields, with any
+    #: ``userdb_`` prefix removed), e.g. ``{"pop3_login_delay": "600"}``.
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 class Authenticator(Protocol):
@@ -76,4 +79,13 @@ class Authenticator(Protocol):
         secret (which of the two is never said), :class:`mailhost.errors.LoginDelayed` when
         throttled, :class:`mailhost.errors.TemporaryFailure` when the user database or
         store is unavailable.
+        """
+
+    def login_apop(
+        self, username: str, timestamp: str, digest: str, ctx: LoginContext
+    ) -> Deferred[MailUser]:
+        """Check a POP3 APOP digest (RFC 1939 §7): MD5 hex of ``timestamp`` + secret.
+
+        Only users whose stored secret is plaintext-equivalent can pass; every other user
+        fails exactly like a wrong digest.  Failures as for :meth:`login`.
         """

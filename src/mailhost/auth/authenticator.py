@@ -20,7 +20,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from mailhost.auth.api import LoginContext, MailUser, PlaintextPolicy, plaintext_allowed
-from mailhost.auth.checkers import CheckFailed, ContextCredentials
+from mailhost.auth.checkers import APOPCredentials, CheckFailed, ContextCredentials
 from mailhost.auth.notify import notice
 from mailhost.auth.realm import AVATAR_INTERFACES
 from mailhost.auth.sessions import SessionWatch
@@ -92,9 +92,33 @@ class PortalAuthenticator:
         )
         return d
 
+    def login_apop(
+        self, username: str, timestamp: str, digest: str, ctx: LoginContext
+    ) -> Deferred[MailUser]:
+        """RFC 1939 §7 APOP through the same Portal, throttle and logging as :meth:`login`.
+
+        No plaintext check: the password does not cross the wire.  Each wrong digest
+        counts as a distinct failure (a digest never repeats across connections).
+        """
+        now = self.reactor.seconds()
+        if self.throttle.refused(ctx.peer, now):
+            self.log.info("refused login from {peer}: too many failures", peer=ctx.peer)
+            return fail(LoginDelayed())
+        creds = APOPCredentials(username, timestamp, digest, ctx, now)
+        d: Deferred[Any] = self.portal.login(creds, None, AVATAR_INTERFACES[ctx.protocol])
+        d.addCallbacks(
+            self._succeeded,
+            self._failed,
+            callbackArgs=(creds,),
+            errbackArgs=(username, "apop\0" + timestamp + digest, ctx, now),
+        )
+        return d
+
     # -- outcomes -------------------------------------------------------------------------
 
-    def _succeeded(self, answer: tuple[Any, MailUser, Any], creds: ContextCredentials) -> MailUser:
+    def _succeeded(
+        self, answer: tuple[Any, MailUser, Any], creds: ContextCredentials | APOPCredentials
+    ) -> MailUser:
         _, user, _ = answer
         assert creds.result is not None
         self._record_success(user, creds.result, creds.context)

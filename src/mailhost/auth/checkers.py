@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from twisted.cred.checkers import ICredentialsChecker
-from twisted.cred.credentials import IUsernamePassword
+from twisted.cred.credentials import ICredentials, IUsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from zope.interface import Attribute, implementer
 
 from mailhost.auth.api import LoginContext
+from mailhost.auth.apop import check_apop
 from mailhost.auth.passwd import PasswdError
 from mailhost.auth.state import StateError
 from mailhost.auth.verifier import CheckResult, Verifier
@@ -49,6 +50,28 @@ class ContextCredentials:
         raise NotImplementedError("checked by MailChecker, which may need more than a compare")
 
 
+class IAPOPCredentials(ICredentials):
+    """A POP3 APOP answer (RFC 1939 §7): user name, greeting timestamp, MD5 digest."""
+
+    username = Attribute("The user name sent with APOP.")
+    timestamp = Attribute("The <...> timestamp of this connection's greeting.")
+    digest = Attribute("The 32 hex digit digest the client sent.")
+    context = Attribute("The LoginContext of the connection.")
+    time = Attribute("When the attempt was made (reactor seconds).")
+
+
+@implementer(IAPOPCredentials)
+@dataclass
+class APOPCredentials:
+    username: str
+    timestamp: str
+    digest: str
+    context: LoginContext
+    time: float
+    #: Set by the checker, as for :class:`ContextCredentials`.
+    result: CheckResult | None = None
+
+
 class AvatarId(str):
     """The avatar id the checker returns: the user name plus how the login was proved."""
 
@@ -72,7 +95,7 @@ class CheckFailed(UnauthorizedLogin):
 class MailChecker:
     """Runs :meth:`Verifier.check` in the thread pool (never on the reactor)."""
 
-    credentialInterfaces = (IContextCredentials,)
+    credentialInterfaces = (IContextCredentials, IAPOPCredentials)
     log = Logger()
 
     def __init__(self, verifier: Verifier, blocking: Blocking) -> None:
@@ -81,16 +104,27 @@ class MailChecker:
 
     # Twisted declares avatar ids as bytes; Portal passes any object through to the realm.
     def requestAvatarId(  # type: ignore[override]
-        self, credentials: ContextCredentials
+        self, credentials: ContextCredentials | APOPCredentials
     ) -> Deferred[AvatarId]:
-        d = self.blocking.run(
-            self.verifier.check,
-            credentials.username,
-            credentials.password,
-            credentials.context,
-            credentials.time,
-            credentials.code_allowed,
-        )
+        d: Deferred[CheckResult]
+        if isinstance(credentials, APOPCredentials):
+            d = self.blocking.run(
+                check_apop,
+                self.verifier.passwd,
+                self.verifier.state,
+                credentials.username,
+                credentials.timestamp,
+                credentials.digest,
+            )
+        else:
+            d = self.blocking.run(
+                self.verifier.check,
+                credentials.username,
+                credentials.password,
+                credentials.context,
+                credentials.time,
+                credentials.code_allowed,
+            )
 
         def done(result: CheckResult) -> AvatarId:
             credentials.result = result

@@ -36,6 +36,7 @@ SCHEMES = (
     "CLEARTEXT",
 )
 _CLEARTEXT = ("PLAIN", "CLEARTEXT")
+_USERDB = "userdb_"
 _USER_RE = re.compile(r"^[^\s:/\\\x00-\x1f\x7f]{1,255}$")
 
 
@@ -172,6 +173,40 @@ class PasswdEntry:
 
     def line(self) -> str:
         return ":".join((self.user, self.password, *self.rest))
+
+    @property
+    def plaintext_equivalent(self) -> bool:
+        """The stored value is the password itself ({PLAIN}/{CLEARTEXT}): what APOP needs."""
+        return self.scheme in _CLEARTEXT and bool(split_scheme(self.password)[1])
+
+    @property
+    def extra_fields(self) -> dict[str, str]:
+        """The eighth column, Dovecot's space-separated ``key=value`` extra fields.
+
+        A key without ``=`` maps to ``""``; a repeated key keeps its last value.  The
+        column may itself contain ``:`` (Dovecot joins everything after the seventh).
+        """
+        fields: dict[str, str] = {}
+        for item in ":".join(self.rest[5:]).split():
+            key, _, value = item.partition("=")
+            if key:
+                fields[key] = value
+        return fields
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """:attr:`extra_fields` with Dovecot's ``userdb_`` prefix removed.
+
+        ``userdb_x=1`` and ``x=1`` name the same setting; the prefixed one wins.
+        """
+        plain: dict[str, str] = {}
+        prefixed: dict[str, str] = {}
+        for key, value in self.extra_fields.items():
+            if key.startswith(_USERDB) and len(key) > len(_USERDB):
+                prefixed[key[len(_USERDB) :]] = value
+            else:
+                plain[key] = value
+        return plain | prefixed
 
 
 def parse_line(line: str) -> PasswdEntry | None:

@@ -6,7 +6,7 @@ realm that hands out less to some of them) needs no change in the others.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.cred.portal import IRealm
@@ -14,6 +14,7 @@ from twisted.internet.defer import Deferred
 from zope.interface import Interface, implementer
 
 from mailhost.auth.api import MailUser, ProtocolName
+from mailhost.auth.passwd import PasswdFile
 from mailhost.blocking import Blocking
 from mailhost.store.api import Store
 
@@ -47,14 +48,41 @@ AVATAR_INTERFACES: dict[ProtocolName, type[Interface]] = {
 
 #: ``(avatar id) -> (still_valid, logout)`` for the session being opened.
 SessionHooks = Callable[[Any], tuple[Callable[[], bool], Callable[[], None]]]
+#: ``(user name) -> settings`` from the user database; blocking (runs in the thread pool).
+SettingsLookup = Callable[[str], Mapping[str, str]]
+
+
+def _no_settings(username: str) -> Mapping[str, str]:
+    return {}
+
+
+def passwd_settings(passwd: PasswdFile) -> SettingsLookup:
+    """Settings from the user's passwd-file extra fields (``userdb_`` prefix removed)."""
+
+    def lookup(username: str) -> Mapping[str, str]:
+        entry = passwd.lookup(username)
+        return entry.settings if entry is not None else {}
+
+    return lookup
 
 
 @implementer(IRealm)
 class MailRealm:
-    def __init__(self, store: Store, blocking: Blocking, hooks: SessionHooks) -> None:
+    def __init__(
+        self,
+        store: Store,
+        blocking: Blocking,
+        hooks: SessionHooks,
+        settings: SettingsLookup = _no_settings,
+    ) -> None:
         self.store = store
         self.blocking = blocking
         self.hooks = hooks
+        self.settings = settings
+
+    def _open(self, username: str) -> tuple[Any, Mapping[str, str]]:
+        """The store account and the per-user settings (blocking: disk)."""
+        return self.store.account(username), dict(self.settings(username))
 
     def requestAvatar(
         self, avatarId: Any, mind: object, *interfaces: Any
@@ -64,9 +92,14 @@ class MailRealm:
             raise NotImplementedError("MailRealm serves only IMailAvatar interfaces")
         username = str(avatarId)
 
-        def made(account: Any) -> tuple[type[Interface], object, Callable[[], None]]:
+        def made(
+            opened: tuple[Any, Mapping[str, str]],
+        ) -> tuple[type[Interface], object, Callable[[], None]]:
+            account, settings = opened
             still_valid, logout = self.hooks(avatarId)
-            user = MailUser(username, account, still_valid=still_valid, logout=logout)
+            user = MailUser(
+                username, account, still_valid=still_valid, logout=logout, settings=settings
+            )
             return iface, user, logout
 
-        return self.blocking.run(self.store.account, username).addCallback(made)
+        return self.blocking.run(self._open, username).addCallback(made)

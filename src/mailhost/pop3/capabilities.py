@@ -17,6 +17,9 @@ class Offer:
     #: USER/PASS and the plaintext SASL mechanisms may be used (RFC 2595 §2.1).
     plaintext: bool
     mechanisms: tuple[str, ...]
+    #: After login: the user's EXPIRE value and LOGIN-DELAY seconds (None: the config's).
+    expire: str | None = None
+    login_delay: int | None = None
 
 
 def capabilities(config: POP3Config, offer: Offer) -> list[str]:
@@ -24,12 +27,24 @@ def capabilities(config: POP3Config, offer: Offer) -> list[str]:
 
     Before login: the authentication and STLS tags; after login only what applies to a
     maildrop (RFC 2449 §5: the list may differ between states).  ``LOGIN-DELAY`` appears
-    only when enforced.
+    only when enforced.  With per-user settings, EXPIRE and LOGIN-DELAY carry ``USER``
+    before login (RFC 2449 §6.7, §6.8: the value may differ per user, ask again after
+    login), and show the user's own values after it.
     """
     caps = ["TOP", "UIDL", "RESP-CODES", "PIPELINING"]
-    caps.append(f"EXPIRE {config.expire}")
-    if config.login_delay > 0:
-        caps.append(f"LOGIN-DELAY {config.login_delay}")
+    if offer.authenticated:
+        expire = config.expire if offer.expire is None else offer.expire
+        delay = config.login_delay if offer.login_delay is None else offer.login_delay
+        caps.append(f"EXPIRE {expire}")
+        if delay > 0:
+            caps.append(f"LOGIN-DELAY {delay}")
+    elif config.per_user_settings:
+        caps.append(f"EXPIRE {config.expire} USER")
+        caps.append(f"LOGIN-DELAY {config.login_delay} USER")
+    else:
+        caps.append(f"EXPIRE {config.expire}")
+        if config.login_delay > 0:
+            caps.append(f"LOGIN-DELAY {config.login_delay}")
     if not offer.authenticated:
         caps.append("AUTH-RESP-CODE")
         if offer.plaintext:

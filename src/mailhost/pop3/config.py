@@ -24,8 +24,12 @@ class POP3Config:
     idle_timeout: float = 600.0
     #: Longest command line accepted, in octets (RFC 2449 §4: at least 255).
     max_line_length: int = 1024
-    #: APOP (RFC 1939 §7) needs the plaintext password on the server; mailhost stores only
-    #: hashes, so APOP is unsupported and this must stay false.
+    #: Offer APOP (RFC 1939 §7): the greeting carries a timestamp and ``APOP user digest``
+    #: logs in without sending the password, even without TLS. It rests on weak MD5 and
+    #: needs the password stored in the clear: only users with a {PLAIN} or {CLEARTEXT}
+    #: passwd-file value and no two-factor login can use it (with ``[auth] rehash`` on, a
+    #: password login turns that value into a hash). Keep it off unless an old client
+    #: needs it.
     apop: bool = False
     #: UIDL form of (UIDVALIDITY, UID): "dovecot" (Dovecot's default ``%08Xu%08Xv``, lower
     #: case hex), "cyrus" (``UIDVALIDITY.UID``), "courier" (``UIDVALIDITY-UID``), "uidonly".
@@ -37,7 +41,11 @@ class POP3Config:
     #: RFC 2449 LOGIN-DELAY: minimum seconds between two POP3 logins of one user; 0 turns it
     #: off (not advertised). Enforced per process, in memory.
     login_delay: int = 0
-    #: Failed USER/PASS or AUTH attempts on one connection before it is closed.
+    #: Honour per-user ``pop3_expire`` and ``pop3_login_delay`` (also ``userdb_pop3_...``)
+    #: from the passwd-file's extra fields; CAPA before login then tags EXPIRE and
+    #: LOGIN-DELAY with USER (RFC 2449 §6.7, §6.8) and shows each user's values after login.
+    per_user_settings: bool = False
+    #: Failed USER/PASS, APOP or AUTH attempts on one connection before it is closed.
     max_auth_failures: int = 3
     #: Unknown, malformed or refused commands on one connection before it is closed.
     max_bad_commands: int = 20
@@ -71,10 +79,6 @@ class POP3Config:
             raise ConfigValueError("idle_timeout", "RFC 1939 requires at least 600 seconds")
         if self.max_line_length < 255:
             raise ConfigValueError("max_line_length", "RFC 2449 requires at least 255")
-        if self.apop:
-            raise ConfigValueError(
-                "apop", "APOP needs plaintext passwords on the server and is not supported"
-            )
         if not re.fullmatch(r"NEVER|[0-9]{1,5}", self.expire):
             raise ConfigValueError("expire", 'must be "NEVER" or a number of days')
         if not 0 <= self.login_delay <= 86400 * 7:

@@ -25,6 +25,7 @@ from mailhost.pop3.capabilities import Offer, capabilities
 from mailhost.pop3.config import POP3Config
 from mailhost.pop3.mailbox import Entry, Maildrop
 from mailhost.pop3.stuffing import BodyWriter, NulToHighBit, TopFilter, Transform
+from mailhost.pop3.usersettings import UserPolicy
 
 
 class State(enum.Enum):
@@ -59,6 +60,15 @@ class Authenticate:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthenticateAPOP:
+    """RFC 1939 §7: check ``digest`` against the greeting's ``timestamp``."""
+
+    username: str
+    timestamp: str
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
 class Retrieve:
     """Send ``status`` then the message body (RETR, or TOP when ``body_lines`` is set)."""
 
@@ -85,7 +95,7 @@ class Update:
     seen: tuple[int, ...]
 
 
-Effect = Reply | Close | StartTLS | Authenticate | Retrieve | Update
+Effect = Reply | Close | StartTLS | Authenticate | AuthenticateAPOP | Retrieve | Update
 
 
 # --- lines -------------------------------------------------------------------------
@@ -145,6 +155,7 @@ class LineReader:
 
 _NUMBER = re.compile(rb"[0-9]{1,10}")
 _KEYWORD = re.compile(rb"[A-Za-z0-9]{1,16}")
+_DIGEST = re.compile(rb"[0-9A-Fa-f]{32}")
 
 _AUTH_STATE = {"USER", "PASS", "AUTH", "APOP", "STLS", "UTF8", "LANG", "CAPA", "QUIT"}
 _TRANS_STATE = {
@@ -187,6 +198,10 @@ class Session:
     username: str | None = None
     still_valid: Callable[[], bool] = field(default=lambda: True)
     utf8: bool = False
+    #: RFC 1939 §7: the greeting's ``<...>`` timestamp; set only when APOP is offered.
+    apop_timestamp: str | None = None
+    #: The logged-in user's EXPIRE and LOGIN-DELAY (RFC 2449 §6.7, §6.8).
+    policy: UserPolicy | None = None
     _pending_user: str | None = None
     _sasl: sasl.Mechanism | None = None
     _auth_failures: int = 0
@@ -196,14 +211,20 @@ class Session:
     # -- replies outside commands -----------------------------------------------------
 
     def greeting(self) -> bytes:
-        return r.ok(f"{self.hostname} POP3 server ready")
+        text = f"{self.hostname} POP3 server ready"
+        if self.apop_timestamp is not None:
+            text += " " + self.apop_timestamp
+        return r.ok(text)
 
     def offer(self) -> Offer:
+        policy = self.policy
         return Offer(
             authenticated=self.state is not State.AUTHORIZATION,
             stls=self.stls_available and not self.secure,
             plaintext=self.plaintext,
             mechanisms=self.mechanisms,
+            expire=policy.expire if policy is not None else None,
+            login_delay=policy.login_delay if policy is not None else None,
         )
 
     # -- input ------------------------------------------------------------------------
@@ -332,7 +353,23 @@ class Session:
         return [Reply(r.ok(f"{tag} {LANGUAGES[tag]}"))]
 
     def do_APOP(self, rest: bytes) -> list[Effect]:
-        return self._bad(r.APOP_UNSUPPORTED)
+        """RFC 1939 §7 ``APOP name digest``; allowed without TLS (no password is sent).
+
+        A digest that is not 32 hex digits is checked (and fails) like any wrong one.
+        """
+        self._pending_user = None
+        if self.apop_timestamp is None:
+            return self._bad(r.APOP_UNSUPPORTED)
+        parts = rest.split()
+        if len(parts) != 2:
+            raise BadArguments
+        try:
+            user = parts[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadArguments from None
+        answer = parts[1]
+        digest = answer.decode("ascii").lower() if _DIGEST.fullmatch(answer) else ""
+        return [AuthenticateAPOP(user, self.apop_timestamp, digest)]
 
     def do_USER(self, rest: bytes) -> list[Effect]:
         parts = rest.split()
@@ -410,10 +447,15 @@ class Session:
     # -- login results ----------------------------------------------------------------
 
     def login_succeeded(
-        self, username: str, maildrop: Maildrop, still_valid: Callable[[], bool]
+        self,
+        username: str,
+        maildrop: Maildrop,
+        still_valid: Callable[[], bool],
+        policy: UserPolicy | None = None,
     ) -> list[Effect]:
         self.state = State.TRANSACTION
         self.username = username
+        self.policy = policy
         self.maildrop = maildrop
         self.still_valid = still_valid
         count, size = maildrop.stat()

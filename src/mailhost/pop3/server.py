@@ -9,6 +9,7 @@ command's Deferred is outstanding, later pipelined lines wait in a bounded queue
 from __future__ import annotations
 
 import itertools
+import os
 import weakref
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from mailhost.auth import sasl
+from mailhost.auth import apop, sasl
 from mailhost.auth.api import Authenticator, LoginContext, MailUser
 from mailhost.blocking import Blocking
 from mailhost.pop3 import responses as r
@@ -30,6 +31,7 @@ from mailhost.pop3.mailbox import Maildrop
 from mailhost.pop3.protocol import (
     TOO_LONG,
     Authenticate,
+    AuthenticateAPOP,
     Close,
     Effect,
     LineReader,
@@ -42,6 +44,7 @@ from mailhost.pop3.protocol import (
 from mailhost.pop3.readahead import ReadAhead, read_rendered
 from mailhost.pop3.streaming import MessageProducer, StreamBroken
 from mailhost.pop3.uidl import uidl_function
+from mailhost.pop3.usersettings import MAX_LOGIN_DELAY, UserPolicy, user_policy
 from mailhost.store.api import INBOX, SEEN, Account, FlagMode, Folder, Lease, MessageInfo
 from mailhost.tls import TLSProvider
 
@@ -144,6 +147,7 @@ class POP3ServerProtocol(Protocol):
             stls_available=stls,
             plaintext=auth.plaintext_allowed(self.ctx),
             mechanisms=self._mechanisms(),
+            apop_timestamp=self._apop_timestamp(),
         )
         if not self.factory.ip_connected(self.peer_ip):
             self._closing = True
@@ -154,6 +158,12 @@ class POP3ServerProtocol(Protocol):
         transport.write(self.session.greeting())
         self.touch()
         self._schedule_idle(self.config.idle_timeout)
+
+    def _apop_timestamp(self) -> str | None:
+        """RFC 1939 §7: a greeting timestamp unique to this connection, if APOP is on."""
+        if not self.config.apop:
+            return None
+        return apop.new_timestamp(os.getpid(), self.clock.seconds(), self.factory.hostname)
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing or self.session is None:
@@ -276,8 +286,10 @@ class POP3ServerProtocol(Protocol):
                 d.addErrback(self._async_crashed)
                 d.addBoth(self._async_done)
 
-    def _run_async(self, effect: Authenticate | Retrieve | Update) -> Deferred[list[Effect]]:
-        if isinstance(effect, Authenticate):
+    def _run_async(
+        self, effect: Authenticate | AuthenticateAPOP | Retrieve | Update
+    ) -> Deferred[list[Effect]]:
+        if isinstance(effect, Authenticate | AuthenticateAPOP):
             return self._login(effect)
         if isinstance(effect, Retrieve):
             return self._retrieve(effect)
@@ -314,12 +326,17 @@ class POP3ServerProtocol(Protocol):
 
     # -- login ------------------------------------------------------------------------
 
-    def _login(self, effect: Authenticate) -> Deferred[list[Effect]]:
+    def _login(self, effect: Authenticate | AuthenticateAPOP) -> Deferred[list[Effect]]:
         assert self.session is not None and self.ctx is not None
         session = self.session
-        d: Deferred[Any] = maybeDeferred(
-            self.factory.authenticator.login, effect.username, effect.secret, self.ctx
-        )
+        auth = self.factory.authenticator
+        d: Deferred[Any]
+        if isinstance(effect, AuthenticateAPOP):
+            d = maybeDeferred(
+                auth.login_apop, effect.username, effect.timestamp, effect.digest, self.ctx
+            )
+        else:
+            d = maybeDeferred(auth.login, effect.username, effect.secret, self.ctx)
         d.addCallback(self._authenticated)
 
         def failed(failure: Failure) -> list[Effect]:
@@ -341,9 +358,10 @@ class POP3ServerProtocol(Protocol):
         if self._disconnected:
             user.logout()
             return []
-        if self.factory.login_too_soon(name):
+        policy = self._policy(user)
+        if self.factory.login_too_soon(name, policy.login_delay):
             user.logout()
-            return session.login_refused(r.login_delay(self.config.login_delay))
+            return session.login_refused(r.login_delay(policy.login_delay))
         if not self.factory.user_connected(name):
             user.logout()
             return session.login_refused(r.TOO_MANY_FOR_USER)
@@ -358,7 +376,7 @@ class POP3ServerProtocol(Protocol):
                 user.logout()
                 return []
             self.user, self.lease, self.folder = user, lease, folder
-            self.factory.record_login(name)
+            self.factory.record_login(name, policy.login_delay)
             log.info(
                 "POP3 login {user} from {peer}: {count} messages",
                 user=name,
@@ -367,7 +385,7 @@ class POP3ServerProtocol(Protocol):
             )
             self._schedule_renew()
             maildrop = Maildrop(messages, uidvalidity, uidl_function(self.config.uidl_format))
-            return session.login_succeeded(name, maildrop, user.still_valid)
+            return session.login_succeeded(name, maildrop, user.still_valid, policy)
 
         def failed(failure: Failure) -> Failure:
             self.factory.user_disconnected(name)
@@ -375,6 +393,17 @@ class POP3ServerProtocol(Protocol):
             return failure
 
         return d.addCallbacks(opened, failed)
+
+    def _policy(self, user: MailUser) -> UserPolicy:
+        """The user's EXPIRE and LOGIN-DELAY (per-user settings, when enabled)."""
+        policy, ignored = user_policy(self.config, user.settings)
+        if ignored:
+            log.warn(
+                "POP3: ignoring bad per-user settings of {user}: {bad}",
+                user=user.username,
+                bad=" ".join(ignored),
+            )
+        return policy
 
     # -- RETR / TOP -------------------------------------------------------------------
 
@@ -598,19 +627,26 @@ class POP3Factory(ServerFactory):
 
     # -- LOGIN-DELAY (RFC 2449 §6.8) --------------------------------------------------
 
-    def login_too_soon(self, username: str) -> bool:
-        delay = self.config.login_delay
+    def login_too_soon(self, username: str, delay: int | None = None) -> bool:
+        """Whether ``username`` logged in less than ``delay`` (default: the config's)
+        seconds ago."""
+        if delay is None:
+            delay = self.config.login_delay
         if delay <= 0:
             return False
         last = self.last_login.get(username)
         return last is not None and self.clock.seconds() - last < delay
 
-    def record_login(self, username: str) -> None:
-        if self.config.login_delay <= 0:
+    def record_login(self, username: str, delay: int | None = None) -> None:
+        """Note a login that LOGIN-DELAY (``delay`` seconds) applies to."""
+        if delay is None:
+            delay = self.config.login_delay
+        if delay <= 0:
             return
         now = self.clock.seconds()
         if len(self.last_login) > 10000:
-            horizon = now - self.config.login_delay
+            longest = MAX_LOGIN_DELAY if self.config.per_user_settings else delay
+            horizon = now - max(longest, self.config.login_delay)
             for name in [n for n, t in self.last_login.items() if t < horizon]:
                 del self.last_login[name]
         self.last_login[username] = now
