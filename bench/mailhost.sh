@@ -26,14 +26,19 @@ passwd_file = "$W/passwd"
 allow_plaintext_auth = "always"
 [store]
 maildir = "mail/%u/Maildir"
+# every client of the harness comes from 127.0.0.1: no per-address or per-user caps
 [pop3]
 listen = ["tcp:$POP3_PORT:interface=127.0.0.1"]
 listen_tls = []
 stls = false
+max_connections_per_ip = 0
+max_connections_per_user = 0
 [imap]
 listen = ["tcp:$IMAP_PORT:interface=127.0.0.1"]
 listen_tls = []
 starttls = false
+max_connections_per_ip = 0
+max_connections_per_user = 0
 TOML
   if [ ! -s "$W/passwd" ]; then
     "$PY" - "$W/passwd" "$NUSERS" "$NSTRONG" <<'PY'

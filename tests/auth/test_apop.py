@@ -111,17 +111,32 @@ def test_check_apop_reads_the_current_file(host: Host) -> None:
         assert not check_apop(host.passwd, host.state, "alice", STAMP, digest(STAMP, pw)).ok
 
 
-def test_start_up_warns_when_rehash_would_break_apop(tmp_path: Path) -> None:
-    def warnings(pop3: dict[str, object], auth: dict[str, object]) -> list[str]:
+def test_password_logins_keep_plain_values_while_apop_is_on(tmp_path: Path) -> None:
+    """Rehashing a {PLAIN} value to Argon2id would end APOP for that user."""
+
+    def login_then_read(apop_on: bool) -> str:
+        data = tmp_path / f"apop-{apop_on}"
+        data.mkdir()
+        passwd = data / "passwd"
+        passwd.write_text("alice:{PLAIN}secret12\n")
         config = config_from_dict(
             {
-                "server": {"data_dir": str(tmp_path / "data"), "hostname": "mail.test"},
-                "auth": {"passwd_file": str(tmp_path / "passwd"), **auth},
-                "pop3": pop3,
+                "server": {"data_dir": str(data), "hostname": "mail.test"},
+                "auth": {
+                    "passwd_file": str(passwd),
+                    "argon2_memory_kib": 64,
+                    "argon2_time_cost": 1,
+                    "argon2_parallelism": 1,
+                },
+                "pop3": {"apop": apop_on},
             }
         )
-        return build_authenticator(config, MemoryStore(), InlineBlocking(), Clock()).warnings()
+        auth = build_authenticator(config, MemoryStore(), InlineBlocking(), Clock())
+        ctx = LoginContext("imap", "127.0.0.1", True)
+        out: list[object] = []
+        auth.login("alice", "secret12", ctx).addBoth(out.append)
+        assert getattr(out[0], "username", None) == "alice", out
+        return passwd.read_text()
 
-    assert any("apop" in w for w in warnings({"apop": True}, {}))
-    assert not any("apop" in w for w in warnings({"apop": True}, {"rehash": False}))
-    assert not any("apop" in w for w in warnings({}, {}))
+    assert login_then_read(True) == "alice:{PLAIN}secret12\n"
+    assert login_then_read(False).startswith("alice:{ARGON2ID}")

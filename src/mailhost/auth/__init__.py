@@ -40,11 +40,6 @@ def build_authenticator(
         warnings = passwd.warnings()
     except PasswdError as e:
         warnings = [str(e)]
-    if config.pop3.apop and auth.rehash:
-        warnings.append(
-            "[pop3] apop is on with [auth] rehash: a password login replaces a user's "
-            "{PLAIN} value with Argon2id, and APOP then fails for that user"
-        )
     state = state_store(config)
     verifier = Verifier(
         passwd,
@@ -52,6 +47,7 @@ def build_authenticator(
         params=argon2_params(auth),
         cache=VerifyCache(auth.cache_ttl, auth.cache_size),
         rehash=auth.rehash,
+        keep_plaintext=config.pop3.apop,
         grant_lifetime=auth.grant_lifetime,
         grant_max_age=auth.grant_max_age,
     )

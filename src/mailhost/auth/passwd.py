@@ -77,6 +77,11 @@ class Argon2Params:
 DEFAULT_PARAMS = Argon2Params()
 
 
+def plaintext_scheme(stored: str) -> bool:
+    """Whether a stored value is a password in the clear ({PLAIN}, {CLEARTEXT})."""
+    return split_scheme(stored)[0] in _CLEARTEXT
+
+
 def split_scheme(stored: str) -> tuple[str, str]:
     """``("SHA512-CRYPT", "$6$...")`` from ``{SHA512-CRYPT}$6$...``.
 

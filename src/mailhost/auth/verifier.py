@@ -36,6 +36,7 @@ from mailhost.auth.passwd import (
     dummy_verify,
     hash_password,
     needs_rehash,
+    plaintext_scheme,
     verify_password,
 )
 from mailhost.auth.state import Grant, LastUse, StateStore, UserState
@@ -125,6 +126,7 @@ class Verifier:
         params: Argon2Params,
         cache: VerifyCache,
         rehash: bool = True,
+        keep_plaintext: bool = False,
         grant_lifetime: float = 12 * 3600.0,
         grant_max_age: float = 30 * 86400.0,
         verify: Callable[[str, str], bool] = verify_password,
@@ -134,6 +136,8 @@ class Verifier:
         self.params = params
         self.cache = cache
         self.rehash = rehash
+        #: APOP needs {PLAIN} values: never replace them with a hash.
+        self.keep_plaintext = keep_plaintext
         self.grant_lifetime = grant_lifetime
         self.grant_max_age = grant_max_age
         self._verify = verify
@@ -149,8 +153,9 @@ class Verifier:
     def check(
         self, user: str, secret: str, ctx: LoginContext, now: float, code_allowed: bool = True
     ) -> CheckResult:
-        if self.passwd.refresh():
-            self.cache.clear()
+        # a cached success is bound to the stored hash it was checked against, so a
+        # changed or rehashed password misses without dropping everyone else's entries
+        self.passwd.refresh()
         entry = self.passwd.lookup(user)
         parsed = apppasswords.parse(secret)
         if parsed is not None and entry is not None:
@@ -172,14 +177,16 @@ class Verifier:
             return True
         if not self._verify(stored, password):
             return False
-        if self.rehash and needs_rehash(stored, self.params):
+        if (
+            self.rehash
+            and needs_rehash(stored, self.params)
+            and not (self.keep_plaintext and plaintext_scheme(stored))
+        ):
             new = hash_password(password, self.params)
             try:
                 self.passwd.change(user, new, expect=stored)
             except PasswdError as e:  # e.g. a read-only /etc: the login still succeeds
                 log.warn("cannot rehash the password of {user}: {error}", user=user, error=e)
-            else:
-                self.cache.clear()
                 stored = new
         self.cache.add(user, password, stored, now)
         return True

@@ -14,7 +14,7 @@ from mailhost.imap.dispatch import AUTH, SELECTED, Closed, command
 from mailhost.imap.responses import No
 from mailhost.imap.view import View
 from mailhost.imap.wire import quoted
-from mailhost.store.api import Account, Folder, FolderStatus, MessageInfo
+from mailhost.store.api import Account, FlagListing, Folder
 
 if TYPE_CHECKING:
     from mailhost.imap.protocol import IMAPSession
@@ -22,12 +22,16 @@ if TYPE_CHECKING:
 
 def _open_folder(
     account: Account, name: str, claim: bool
-) -> tuple[Folder, FolderStatus, list[MessageInfo], frozenset[int]]:
+) -> tuple[Folder, FlagListing, frozenset[int]]:
+    """The folder, its UIDs and flags, and the messages this session sees as ``\\Recent``.
+
+    Only flags: a folder of files other programs wrote learns its message sizes by
+    reading every file, which SELECT does not need (FETCH RFC822.SIZE pays for it).
+    """
     folder = account.folder(name)
-    status = folder.status()
-    messages = folder.list_messages()
+    listing = folder.list_flags()
     recent = folder.claim_recent() if claim else frozenset()
-    return folder, status, messages, recent
+    return folder, listing, recent
 
 
 async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
@@ -37,12 +41,18 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
         s._deselect()
         s._send(b"* OK [CLOSED] Previous mailbox closed")
     assert s.account is not None
-    folder, status, messages, recent = await s.run(_open_folder, s.account, name, not read_only)
+    folder, listing, recent = await s.run(_open_folder, s.account, name, not read_only)
     if s._closed:
         raise Closed()  # gone meanwhile: subscribing now would leak a listener
     read_only = read_only or folder.read_only
     view = View(
-        folder.folder_id, status.uidvalidity, messages, status.highestmodseq, recent, read_only
+        folder.folder_id,
+        listing.uidvalidity,
+        listing.uids,
+        listing.flags,
+        listing.highestmodseq,
+        recent,
+        read_only,
     )
     s.folder, s.view = folder, view
     s.state = SELECTED
@@ -51,11 +61,11 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
         s._send(line)
     s._send(b"* %d EXISTS" % view.exists)
     s._send(b"* %d RECENT" % len(view.recent))
-    unseen = next((i for i, m in enumerate(messages, 1) if "\\Seen" not in m.flags), None)
+    unseen = next((i for i, f in enumerate(listing.flags, 1) if "\\Seen" not in f), None)
     if unseen is not None:
         s._send(b"* OK [UNSEEN %d] First unseen" % unseen)
-    s._send(b"* OK [UIDVALIDITY %d] UIDs valid" % status.uidvalidity)
-    s._send(b"* OK [UIDNEXT %d] Predicted next UID" % status.uidnext)
+    s._send(b"* OK [UIDVALIDITY %d] UIDs valid" % listing.uidvalidity)
+    s._send(b"* OK [UIDNEXT %d] Predicted next UID" % listing.uidnext)
     mode = b"READ-ONLY" if read_only else b"READ-WRITE"
     return (
         b"["

@@ -21,6 +21,8 @@ Sizes are octets of the part's body only; line counts are its LF count.
 
 from __future__ import annotations
 
+import functools
+
 from mailhost.imap import wire
 from mailhost.imap.envelope import envelope, imap_string
 from mailhost.mime.headers import Params, wire_bytes
@@ -41,7 +43,17 @@ def bodystructure(part: Part, data: bytes, extensible: bool = True) -> bytes:
 
 
 def _s(value: str) -> bytes:
+    if len(value) > 64:
+        return _string(value)
+    return _short_string(value)
+
+
+def _string(value: str) -> bytes:
     return imap_string(wire_bytes(value))
+
+
+#: Types, parameter names, charsets and encodings recur in every message of a folder.
+_short_string = functools.lru_cache(maxsize=2048)(_string)
 
 
 def _ns(value: str | None) -> bytes:

@@ -9,6 +9,7 @@ one space, ends trimmed).  Of repeated fields the first is used.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from mailhost.imap import wire
@@ -17,17 +18,19 @@ from mailhost.mime.headers import HeaderField, text, unfold, wire_bytes
 from mailhost.mime.structure import Part
 
 _WSP_RUN = re.compile(rb"[ \t]+")
-_FIELDS = (
-    "date",
-    "subject",
-    "from",
-    "sender",
-    "reply-to",
-    "to",
-    "cc",
-    "bcc",
-    "in-reply-to",
-    "message-id",
+_FIELDS = frozenset(
+    {
+        "date",
+        "subject",
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "bcc",
+        "in-reply-to",
+        "message-id",
+    }
 )
 
 
@@ -82,14 +85,18 @@ def imap_string(value: bytes) -> bytes:
     RFC 3501 §9 forbids NUL in strings and literals alike, so a NUL octet (seen in
     broken mail) is sent as 0x80, as Dovecot's header parser does.
     """
-    return wire.quoted(value.replace(b"\x00", b"\x80"))
+    if b"\x00" in value:
+        value = value.replace(b"\x00", b"\x80")
+    return wire.quoted(value)
 
 
 def for_humans(value: bytes) -> bytes:
     """Subject and display names as Dovecot sends them: line breaks removed, runs of
     spaces and tabs made one space, ends trimmed."""
     value = value.replace(b"\r", b"").replace(b"\n", b"")
-    return _WSP_RUN.sub(b" ", value).strip(b" ")
+    if b"\t" in value or b"  " in value:
+        value = _WSP_RUN.sub(b" ", value)
+    return value.strip(b" ")
 
 
 def _nstring(value: bytes | None) -> bytes:
@@ -102,10 +109,25 @@ def _addresses(value: bytes | None) -> bytes:
     """``(address ...)`` or NIL for an empty list (RFC 3501 ``env-from`` etc.)."""
     if value is None:
         return b"NIL"
+    if len(value) > _CACHED_ADDRESS_MAX:
+        return _format_addresses(value)
+    return _cached_addresses(value)
+
+
+#: Address fields longer than this are formatted each time rather than cached.
+_CACHED_ADDRESS_MAX = 512
+
+
+def _format_addresses(value: bytes) -> bytes:
     addrs = parse_address_list(text(unfold(value)))
     if not addrs:
         return b"NIL"
     return b"(" + b"".join(_address(a) for a in addrs) + b")"
+
+
+#: The same From and To values recur throughout a mailbox; the result depends only on
+#: the raw value, so a listing of many messages parses each distinct one once.
+_cached_addresses = functools.lru_cache(maxsize=4096)(_format_addresses)
 
 
 def _address(addr: Address) -> bytes:

@@ -12,6 +12,13 @@
   the whole message (bounded by the host's message size limit) is read once and parsed
   away from the reactor; the last few parsed messages are kept per session, because
   clients ask for BODYSTRUCTURE and then for parts of the same message.
+* A FETCH of only UID, FLAGS, RFC822.SIZE and INTERNALDATE (every client's listing of
+  a folder) reads no message: it is answered from the session's view, hundreds of
+  responses per write.  Sizes and dates come from ``Folder.list_messages`` the first
+  time a session needs them and stay in the view (they never change).
+* Messages that need parsing are loaded ``_BATCH`` at a time in one blocking call
+  (headers only when they are enough, else whole messages up to about
+  ``_BATCH_BYTES``), and their responses go out in one write per batch.
 * ``\\Seen`` is set by non-PEEK body fetches on read-write mailboxes before the data
   is sent, and the response then carries the new FLAGS.
 * A message expunged by another session but not yet reported with EXPUNGE (RFC 2180
@@ -22,13 +29,17 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 from mailhost.errors import MessageGone
+from mailhost.imap.bodystructure import bodystructure
 from mailhost.imap.commands import FetchItem, format_date_time
+from mailhost.imap.envelope import envelope
 from mailhost.imap.responses import No
 from mailhost.imap.sections import UnknownTransferEncoding, binary_section, partial, section_bytes
-from mailhost.imap.view import format_flags
+from mailhost.imap.view import View, format_flags
+from mailhost.mime.structure import parse
 from mailhost.store.api import SEEN, FlagMode, Folder, MessageInfo
 
 if TYPE_CHECKING:
@@ -41,8 +52,14 @@ _PARSED_ITEMS = {b"ENVELOPE", b"BODYSTRUCTURE", b"BODY"}
 _HEADER_TEXTS = ("HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT")
 _HEADER_CHUNK = 16 * 1024
 _HEADER_LIMIT = 256 * 1024
-#: Messages whose headers one blocking call reads.
+#: Messages one blocking call reads and parses.
 _BATCH = 64
+#: Whole messages one blocking call reads stop once this many octets are held.
+_BATCH_BYTES = 1024 * 1024
+#: FETCH items answered from the listing alone (no message is read).
+_LISTING_ITEMS = frozenset({b"UID", b"FLAGS", b"RFC822.SIZE", b"INTERNALDATE"})
+#: Responses joined into one transport write by the listing path.
+_LINES_PER_WRITE = 512
 
 
 def _expand(items: list[FetchItem]) -> list[FetchItem]:
@@ -106,6 +123,27 @@ def read_header(folder: Folder, uid: int, limit: int = _HEADER_LIMIT) -> tuple[b
                 return bytes(buf) + f.read(), True
 
 
+def _from_cache(s: IMAPSession, uid: int, header_only: bool) -> tuple[bytes, Any] | None:
+    """A recently parsed message from the session's cache, if it has what is needed."""
+    assert s.view is not None
+    hit = s.parsed_cache.get((s.view.folder_id, uid))
+    if hit is None or not (hit[2] or header_only):
+        return None
+    return hit[0], hit[1]
+
+
+def _remember(s: IMAPSession, uid: int, data: bytes, part: Any, whole: bool) -> None:
+    """Keep a parsed message in the session's small cache (the newest ``_CACHE_ENTRIES``)."""
+    if len(data) > _CACHE_MAX_SIZE:
+        return
+    assert s.view is not None
+    key = (s.view.folder_id, uid)
+    s.parsed_cache.pop(key, None)
+    s.parsed_cache[key] = (data, part, whole)
+    while len(s.parsed_cache) > _CACHE_ENTRIES:
+        s.parsed_cache.pop(next(iter(s.parsed_cache)))
+
+
 async def _parsed(s: IMAPSession, uid: int, header_only: bool) -> tuple[bytes, Any]:
     """``(data, part)``: the whole message parsed, or just its header when that is enough."""
     assert s.folder is not None and s.view is not None
@@ -117,8 +155,6 @@ async def _parsed(s: IMAPSession, uid: int, header_only: bool) -> tuple[bytes, A
         folder = s.folder
 
         def load() -> tuple[bytes, Any, bool]:
-            from mailhost.mime.structure import parse
-
             if header_only:
                 data, whole = read_header(folder, uid)
                 return data, parse(data, headers_only=not whole), whole
@@ -135,11 +171,15 @@ async def _parsed(s: IMAPSession, uid: int, header_only: bool) -> tuple[bytes, A
 
 def load_headers(folder: Folder, uids: list[int]) -> dict[int, tuple[bytes, Any]]:
     """Headers of several messages, parsed, in one trip off the reactor; gone ones left out."""
-    from mailhost.mime.structure import parse
-
     out: dict[int, tuple[bytes, Any]] = {}
     for uid in uids:
         try:
+            data = folder.read_header(uid)
+            if data.endswith(b"\r\n\r\n") or data == b"\r\n":
+                out[uid] = (data, parse(data, headers_only=True))
+                continue
+            # no empty line: a message without a body, or a header too large for the
+            # store to cut; read it as a whole
             data, whole = read_header(folder, uid)
         except MessageGone:
             continue
@@ -172,13 +212,20 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
 
     infos: dict[int, MessageInfo] = {}
     if any(it.name in _INFO_ITEMS or _streamable(it) for it in items):
-        infos = {m.uid: m for m in await s.run(folder.list_messages)}
+        infos = await _listing(s, live)
+    if all(it.name in _LISTING_ITEMS for it in items):
+        # the listing every client makes of a folder: no message is read
+        return await _fetch_listing(s, live, items, infos) and complete
 
     structured = [it for it in items if _needs_parse(it)]
-    # headers only (the usual listing of a folder): fetched in batches, not one by one
-    batched = bool(structured) and all(_header_only(it) for it in structured)
-    headers: dict[int, tuple[bytes, Any]] = {}
-    count = 0
+    # parsed data for many messages is loaded in one trip off the reactor: the headers
+    # alone when they are enough (the usual listing of a folder), else whole messages,
+    # up to about _BATCH_BYTES of them
+    header_only = all(_header_only(it) for it in structured)
+    batched = bool(structured) and not any(_streamable(it) for it in items)
+    loaded: dict[int, tuple[bytes, Any]] = {}
+    tried: set[int] = set()
+    out: list[bytes] = []
     for index, u in enumerate(live):
         seq = view.seq_of(u)
         if seq is None:
@@ -187,44 +234,183 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
         if infos and info is None:
             complete = False
             continue
-        if batched and u not in headers:
-            headers = await s.run(load_headers, folder, live[index : index + _BATCH])
-            if u not in headers:
+        if batched and u not in tried:
+            if out:
+                s.write(b"".join(out))
+                out = []
+                await s.drain()
+            batch = live[index : index + _BATCH]
+            # a client often asks for BODYSTRUCTURE and then for parts of that message
+            loaded = {}
+            for b in batch:
+                hit = _from_cache(s, b, header_only)
+                if hit is not None:
+                    loaded[b] = hit
+            need = [b for b in batch if b not in loaded]
+            tried = set(loaded)
+            if need:
+                got, done = await s.run(load_parsed, folder, need, header_only)
+                loaded.update(got)
+                tried.update(need[:done])
+                for b in list(got)[-_CACHE_ENTRIES:]:
+                    data, part = got[b]
+                    _remember(s, b, data, part, whole=not header_only)
+            if u not in loaded:
                 complete = False
                 continue
         try:
-            preloaded = headers.get(u) if batched else None
-            ok = await _one(s, seq, u, info, items, wants_flags or u in seen_now, preloaded)
+            preloaded = loaded.get(u)
+            if preloaded is None:
+                pieces = await _pieces(s, uid=u, info=info, items=items, parsed=None)
+            else:
+                pieces = _format(view, u, info, items, preloaded)
+            if wants_flags or u in seen_now:
+                pieces = _with_flags(view, u, pieces)
+            if preloaded is not None:
+                # batched: nothing to stream, so the response joins the batch's write
+                out.append(b"* %d FETCH (" % seq + b" ".join(pieces) + b")\r\n")  # type: ignore[arg-type]
+                continue
+            if out:
+                s.write(b"".join(out))
+                out = []
+            await _send(s, seq, u, pieces)
         except MessageGone:
-            ok = False
+            complete = False
         except UnknownTransferEncoding as e:
             raise No(b"UNKNOWN-CTE", f"Cannot decode content-transfer-encoding {e}") from None
-        if not ok:
-            complete = False
-        count += 1
-        if count % 64 == 0:
-            await s.drain()
+        await s.drain()
+    if out:
+        s.write(b"".join(out))
     return complete
 
 
-async def _one(
-    s: IMAPSession,
-    seq: int,
-    uid: int,
-    info: MessageInfo | None,
-    items: list[FetchItem],
-    flags_item: bool,
-    preloaded: tuple[bytes, Any] | None = None,
+async def _listing(s: IMAPSession, uids: list[int]) -> dict[int, MessageInfo]:
+    """Sizes and internal dates of the messages: the view's, listing the folder only when
+    some message's are not known yet (the first such FETCH in a session)."""
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    infos = view.infos
+    if any(u not in infos for u in uids):
+        known = view.flags
+        for m in await s.run(folder.list_messages):
+            if m.uid in known:
+                infos[m.uid] = m
+    return infos
+
+
+def load_parsed(
+    folder: Folder, uids: list[int], header_only: bool
+) -> tuple[dict[int, tuple[bytes, Any]], int]:
+    """Several messages parsed (or their headers), in one trip off the reactor.
+
+    Returns the parsed messages (those gone are left out) and how many of ``uids`` were
+    tried: whole messages are read until about ``_BATCH_BYTES`` are held.  Blocking.
+    """
+    if header_only:
+        return load_headers(folder, uids), len(uids)
+    out: dict[int, tuple[bytes, Any]] = {}
+    held = 0
+    for done, uid in enumerate(uids, 1):
+        try:
+            data = folder.read_message(uid)
+        except MessageGone:
+            continue
+        out[uid] = (data, parse(data))
+        held += len(data)
+        if held >= _BATCH_BYTES:
+            return out, done
+    return out, len(uids)
+
+
+async def _fetch_listing(
+    s: IMAPSession, uids: list[int], items: list[FetchItem], infos: dict[int, MessageInfo]
 ) -> bool:
-    """One ``* n FETCH (...)``; data is gathered before anything is written."""
+    """FETCH of UID, FLAGS, RFC822.SIZE and INTERNALDATE only, formatted in bulk.
+
+    The same responses :func:`_format` gives, built ``_LINES_PER_WRITE`` at a time into one
+    write each (a client listing 100,000 messages would otherwise cost a coroutine step
+    and several transport writes per message).
+    """
     view = s.view
     assert view is not None
-    parsed: tuple[bytes, Any] | None = preloaded
+    templates: list[bytes] = []
+    kinds: list[bytes] = []
+    for it in items:
+        if it.name == b"FLAGS":
+            if b"FLAGS" in kinds:
+                continue
+            templates.append(b"FLAGS %s")
+        elif it.name == b"INTERNALDATE":
+            templates.append(b"INTERNALDATE %s")
+        else:
+            templates.append(it.name + b" %d")
+        kinds.append(it.name)
+    line = b"* %d FETCH (" + b" ".join(templates) + b")\r\n"
+    need_info = any(kind in _INFO_ITEMS for kind in kinds)
+    complete = True
+    view_uids = view.uids
+    for start in range(0, len(uids), _LINES_PER_WRITE):
+        chunk = uids[start : start + _LINES_PER_WRITE]
+        first = bisect_left(view_uids, chunk[0])
+        if view_uids[first : first + len(chunk)] == chunk:
+            seqs: list[int] | range = range(first + 1, first + len(chunk) + 1)
+        else:
+            # not a run of consecutive messages: look each one up
+            found = [(bisect_left(view_uids, u), u) for u in chunk]
+            chunk = [u for i, u in found if i < len(view_uids) and view_uids[i] == u]
+            seqs = [i + 1 for i, u in found if i < len(view_uids) and view_uids[i] == u]
+        if need_info:
+            known = [u in infos for u in chunk]
+            if not all(known):
+                complete = False
+                seqs = [q for q, k in zip(seqs, known, strict=True) if k]
+                chunk = [u for u, k in zip(chunk, known, strict=True) if k]
+        columns: list[list[int] | range | list[bytes]] = [seqs]
+        for kind in kinds:
+            if kind == b"UID":
+                columns.append(chunk)
+            elif kind == b"FLAGS":
+                columns.append(view.formatted_flags(chunk))
+            elif kind == b"RFC822.SIZE":
+                columns.append([infos[u].size for u in chunk])
+            else:
+                columns.append([format_date_time(infos[u].internaldate) for u in chunk])
+        s.write(b"".join([line % row for row in zip(*columns, strict=True)]))
+        await s.drain()
+    return complete
+
+
+Piece = bytes | tuple[bytes, int, int]
+
+
+async def _pieces(
+    s: IMAPSession, uid: int, info: MessageInfo | None, items: list[FetchItem], parsed: Any
+) -> list[Piece]:
+    """The data items of one message, parsing it (through the session cache) if needed."""
+    view = s.view
+    assert view is not None
     structured = [it for it in items if _needs_parse(it)]
     if structured and parsed is None:
         parsed = await _parsed(s, uid, all(_header_only(it) for it in structured))
-    # pieces: bytes, or (label, origin, length) to stream from the message file
-    pieces: list[bytes | tuple[bytes, int, int]] = []
+    return _format(view, uid, info, items, parsed)
+
+
+def _with_flags(view: View, uid: int, pieces: list[Piece]) -> list[Piece]:
+    """FLAGS added when it was not asked for but changed (``\\Seen`` set by the fetch)."""
+    if any(isinstance(p, bytes) and p.startswith(b"FLAGS ") for p in pieces):
+        return pieces
+    return [*pieces, b"FLAGS " + format_flags(view.flags_for_client(uid))]
+
+
+def _format(
+    view: View,
+    uid: int,
+    info: MessageInfo | None,
+    items: list[FetchItem],
+    parsed: tuple[bytes, Any] | None,
+) -> list[Piece]:
+    """One message's ``msg-att`` items: bytes, or (label, origin, length) to stream."""
+    pieces: list[Piece] = []
     done_flags = False
     for it in items:
         name = it.name
@@ -242,13 +428,9 @@ async def _one(
             assert info is not None
             pieces.append(b"INTERNALDATE " + format_date_time(info.internaldate))
         elif name == b"ENVELOPE":
-            from mailhost.imap.envelope import envelope
-
             assert parsed is not None
             pieces.append(b"ENVELOPE " + envelope(parsed[1], parsed[0]))
         elif name in (b"BODYSTRUCTURE", b"BODY"):
-            from mailhost.imap.bodystructure import bodystructure
-
             assert parsed is not None
             ext = name == b"BODYSTRUCTURE"
             pieces.append(name + b" " + bodystructure(parsed[1], parsed[0], ext))
@@ -279,9 +461,11 @@ async def _one(
             elif it.origin is not None:
                 data = partial(data, it.origin, it.count)
             pieces.append(it.label + b" {%d}\r\n" % len(data) + data)
-    if flags_item and not done_flags:
-        pieces.append(b"FLAGS " + format_flags(view.flags_for_client(uid)))
+    return pieces
 
+
+async def _send(s: IMAPSession, seq: int, uid: int, pieces: list[Piece]) -> None:
+    """Write one ``* n FETCH (...)``, streaming the pieces that come from the file."""
     stream = None
     if any(isinstance(p, tuple) for p in pieces):
         assert s.folder is not None
@@ -301,7 +485,6 @@ async def _one(
     finally:
         if stream is not None:
             stream.close()
-    return True
 
 
 async def _stream(s: IMAPSession, stream: Any, start: int, length: int) -> None:

@@ -531,12 +531,13 @@ class IMAPSession:
         if uid:
             if not uids:
                 return []
-            found: set[int] = set()
-            for lo, hi in s.bounds(uids[-1]):
+            spans = []
+            for lo, hi in sorted(s.bounds(uids[-1])):
                 i = bisect.bisect_left(uids, lo)
                 j = bisect.bisect_right(uids, hi)
-                found.update(uids[i:j])
-            return sorted(found)
+                if i < j:
+                    spans.append((i, j))
+            return _join_spans(uids, spans)
         n = len(uids)
         if n == 0 and s.has_star:
             return []  # "1:*" in an empty mailbox names nothing; not worth a BAD
@@ -544,10 +545,12 @@ class IMAPSession:
             raise Bad("Invalid message sequence number")
         if n == 0:
             return []
-        seqs: set[int] = set()
-        for lo, hi in s.bounds(n):
-            seqs.update(range(max(lo, 1), min(hi, n) + 1))
-        return [uids[i - 1] for i in sorted(seqs)]
+        spans = []
+        for lo, hi in sorted(s.bounds(n)):
+            i, j = max(lo, 1) - 1, min(hi, n)
+            if i < j:
+                spans.append((i, j))
+        return _join_spans(uids, spans)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -589,3 +592,18 @@ class IMAPSession:
     def writable_target(self, folder: Folder) -> None:
         if folder.read_only:
             raise errors.ReadOnly(folder.name)
+
+
+def _join_spans(uids: list[int], spans: list[tuple[int, int]]) -> list[int]:
+    """``uids[i:j]`` of each span, in order and without repeats; spans sorted by start.
+
+    ``1:*`` is one slice: no set of 100,000 numbers is built and sorted.
+    """
+    out: list[int] = []
+    end = 0
+    for i, j in spans:
+        i = max(i, end)
+        if i < j:
+            out.extend(uids[i:j])
+            end = j
+    return out

@@ -16,12 +16,15 @@ from mailhost.imap.args import Args
 from mailhost.imap.dispatch import SEL, command
 from mailhost.imap.fetch import run_fetch
 from mailhost.imap.responses import No, to_no
-from mailhost.imap.search import Candidate, run_search
+from mailhost.imap.search import Candidate, cheap_matches, is_cheap, needs_listing, run_search
 from mailhost.imap.view import format_flags
-from mailhost.store.api import DELETED, FlagMode, uid_ranges
+from mailhost.store.api import DELETED, FlagMode, MessageInfo, uid_ranges
 
 if TYPE_CHECKING:
     from mailhost.imap.protocol import IMAPSession
+
+#: Messages one blocking SEARCH call examines.
+_SEARCH_BATCH = 500
 
 
 @command("CHECK", SEL)
@@ -86,15 +89,41 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
     key, _charset = grammar.search_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
-    candidates = [
-        Candidate(seq, u, view.peek_flags(u), u in view.recent)
-        for seq, u in enumerate(view.uids, 1)
-        if u not in view.gone
-    ]
-    max_uid = view.uids[-1] if view.uids else 0
-    found = await s.run(run_search, folder, candidates, key, view.exists, max_uid)
-    numbers = [c.uid if uid else c.seq for c in found]
-    s._send(b"* SEARCH" + b"".join(b" %d" % n for n in numbers))
+    uids = view.uids
+    if is_cheap(key):
+        # flags and numbers only: the view answers, on this thread, without a Candidate
+        # per message
+        if view.changed:
+            flags = [view.peek_flags(u) for u in uids]
+        else:
+            flags = list(map(view.flags.__getitem__, uids))
+        positions = cheap_matches(key, uids, flags, view.recent)
+        gone = view.gone
+        if uid:
+            numbers = [uids[i] for i in positions]
+            if gone:
+                numbers = [u for u in numbers if u not in gone]
+        else:
+            numbers = [i + 1 for i in positions if not gone or uids[i] not in gone]
+    else:
+        candidates = [
+            Candidate(seq, u, view.peek_flags(u), u in view.recent)
+            for seq, u in enumerate(uids, 1)
+            if u not in view.gone
+        ]
+        max_uid = uids[-1] if uids else 0
+        infos: dict[int, MessageInfo] | None = None
+        if needs_listing(key):
+            infos = view.infos
+            if any(c.uid not in infos for c in candidates):
+                infos = {m.uid: m for m in await s.run(folder.list_messages)}
+        found: list[Candidate] = []
+        # in batches: the reactor serves other sessions between them
+        for i in range(0, len(candidates), _SEARCH_BATCH):
+            batch = candidates[i : i + _SEARCH_BATCH]
+            found += await s.run(run_search, folder, batch, key, view.exists, max_uid, infos)
+        numbers = [c.uid if uid else c.seq for c in found]
+    s._send(b"* SEARCH" + (b" " + " ".join(map(str, numbers)).encode() if numbers else b""))
     return b"SEARCH completed"
 
 
@@ -138,12 +167,16 @@ async def cmd_store(s: IMAPSession, args: Args, uid: bool) -> bytes:
     for info in changed:
         view.record_flags(info.uid, info.flags)
     if not silent:
+        # one write for all the responses
+        tail = b" UID %d)\r\n" if uid else b")\r\n"
+        out = []
         for u in live:
             seq = view.seq_of(u)
             if seq is None:
                 continue
             fl = format_flags(view.flags_for_client(u))
-            s._send(b"* %d FETCH (FLAGS %s%s)" % (seq, fl, b" UID %d" % u if uid else b""))
+            out.append(b"* %d FETCH (FLAGS " % seq + fl + (tail % u if uid else tail))
+        s.write(b"".join(out))
     if gone:
         raise No(b"EXPUNGEISSUED", "Some of the requested messages no longer exist")
     return b"STORE completed"

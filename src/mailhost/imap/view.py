@@ -24,10 +24,25 @@ class ViewReset(Exception):
     """The mailbox was recreated or its UIDVALIDITY changed: the session must end."""
 
 
+#: Formatted flag lists by flag set: a mailbox uses few distinct sets, and a listing of
+#: every message (``UID FETCH 1:* (FLAGS)``) would otherwise sort and join each one.
+_FORMATTED: dict[frozenset[str], bytes] = {}
+_FORMATTED_MAX = 4096
+
+
 def format_flags(flags: Iterable[str]) -> bytes:
     """System flags first, then keywords, each group sorted (stable for transcripts)."""
+    if isinstance(flags, frozenset):
+        cached = _FORMATTED.get(flags)
+        if cached is not None:
+            return cached
     ordered = sorted(flags, key=lambda f: (not f.startswith("\\"), f))
-    return plist([f.encode("ascii", errors="replace") for f in ordered])
+    out = plist([f.encode("ascii", errors="replace") for f in ordered])
+    if isinstance(flags, frozenset):
+        if len(_FORMATTED) >= _FORMATTED_MAX:
+            _FORMATTED.clear()
+        _FORMATTED[flags] = out
+    return out
 
 
 class View:
@@ -35,7 +50,8 @@ class View:
         self,
         folder_id: str,
         uidvalidity: int,
-        messages: list[MessageInfo],
+        uids: list[int],
+        flags: list[frozenset[str]],
         modseq: int,
         recent: frozenset[int],
         read_only: bool,
@@ -45,9 +61,12 @@ class View:
         self.read_only = read_only
         self.modseq = modseq
         #: UIDs in sequence order (ascending), as the client knows them.
-        self.uids: list[int] = [m.uid for m in messages]
+        self.uids: list[int] = list(uids)
         #: Flags the client has been told (or would see in a FETCH now).
-        self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in messages}
+        self.flags: dict[int, frozenset[str]] = dict(zip(uids, flags, strict=True))
+        #: Listings (size, internal date) of messages, once some FETCH or SEARCH needed
+        #: them: they never change, so later ones need not list the folder again.
+        self.infos: dict[int, MessageInfo] = {}
         self.recent: set[int] = set(recent) & set(self.flags)
         #: Expunged in the store, not yet announced with EXPUNGE.
         self.gone: set[int] = set()
@@ -56,7 +75,7 @@ class View:
         #: Flag changes not yet announced: uid -> flags.
         self.changed: dict[int, frozenset[str]] = {}
         #: Keywords the last FLAGS response listed.
-        self.keywords: set[str] = {f for m in messages for f in m.flags} - SYSTEM_FLAGS
+        self.keywords: set[str] = set().union(*set(flags)) - SYSTEM_FLAGS
 
     def flags_lines(self) -> list[bytes]:
         """``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` for the keywords known now."""
@@ -106,6 +125,19 @@ class View:
         flags = self.current_flags(uid)
         return flags | {RECENT} if uid in self.recent else flags
 
+    def formatted_flags(self, uids: list[int]) -> list[bytes]:
+        """``format_flags(flags_for_client(u))`` for each UID, in bulk (listings)."""
+        if self.changed or self.recent:
+            return [format_flags(self.flags_for_client(u)) for u in uids]
+        flags = self.flags
+        cache = _FORMATTED
+        out = []
+        for u in uids:
+            f = flags[u]
+            b = cache.get(f)
+            out.append(b if b is not None else format_flags(f))
+        return out
+
     @property
     def uidnext_hint(self) -> int:
         last = max(self.new) if self.new else (self.uids[-1] if self.uids else 0)
@@ -125,6 +157,7 @@ class View:
             return None
         del self.uids[seq - 1]
         self.flags.pop(uid, None)
+        self.infos.pop(uid, None)
         self.changed.pop(uid, None)
         self.recent.discard(uid)
         self.gone.discard(uid)

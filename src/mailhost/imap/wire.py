@@ -24,10 +24,12 @@ def literal(value: str | bytes) -> bytes:
 
 def quoted(value: str | bytes) -> bytes:
     """A quoted string if the value allows one, else a literal."""
-    data = _bytes(value)
+    data = value.encode("utf-8") if isinstance(value, str) else value
     if len(data) > 1024 or not _QUOTABLE.match(data):
         return literal(data)
-    return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+    if b"\\" in data or b'"' in data:
+        data = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    return b'"' + data + b'"'
 
 
 def string(value: str | bytes) -> bytes:

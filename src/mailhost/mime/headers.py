@@ -10,19 +10,24 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from dataclasses import dataclass
+from typing import NamedTuple
 
-#: A field name (RFC 5322 ``ftext``) then optional obsolete whitespace and the colon.
-_FIELD_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+#: A whole field: its name (RFC 5322 ``ftext``), optional obsolete whitespace, the colon,
+#: the value with its continuation lines (lines that begin with whitespace), and the final
+#: line break if there is one.
+_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)\n?")
 _TOKEN = re.compile(r"[^\x00-\x20\x7f()<>@,;:\\\"/\[\]?=]+")
 _SECTION = re.compile(r"^(.*?)\*(?:(\d+)(\*)?)?$", re.DOTALL)
 
 Params = list[tuple[str, str]]
 
 
-@dataclass(frozen=True, slots=True)
-class HeaderField:
-    """One header field: its name as written and where its lines lie in the message."""
+class HeaderField(NamedTuple):
+    """One header field: its name as written and where its lines lie in the message.
+
+    A named tuple rather than a dataclass: a message has dozens and a folder listing
+    parses thousands of headers, so construction cost counts.
+    """
 
     #: The field name as written (obsolete whitespace before the colon removed).
     name: str
@@ -63,41 +68,31 @@ def scan_header(data: bytes, start: int, limit: int) -> tuple[list[HeaderField],
     """
     fields: list[HeaderField] = []
     pos = start
-    name: str | None = None
-    field_start = value_start = 0
     if data.startswith(b"From ", pos):
         nl = data.find(b"\n", pos, limit)
         pos = limit if nl < 0 else nl + 1
-    while pos < limit:
+    # stray whitespace lines before the first field are skipped
+    while pos < limit and data[pos] in (0x20, 0x09):
         nl = data.find(b"\n", pos, limit)
-        line_end = limit if nl < 0 else nl + 1
-        first = data[pos]
-        if first in (0x20, 0x09):  # continuation of the field before (or stray whitespace)
-            pos = line_end
-            continue
-        if name is not None:
-            fields.append(_field(data, name, field_start, value_start, pos))
-            name = None
-        if first == 0x0A or (first == 0x0D and data.startswith(b"\r\n", pos)):
-            return fields, line_end
-        match = _FIELD_NAME.match(data, pos, line_end)
-        if match is None:
+        pos = limit if nl < 0 else nl + 1
+    match = _FIELD.match
+    append = fields.append
+    while pos < limit:
+        m = match(data, pos, limit)
+        if m is None:
+            first = data[pos]
+            if first == 0x0A:
+                return fields, pos + 1
+            if first == 0x0D and data.startswith(b"\r\n", pos):
+                return fields, min(pos + 2, limit)
             return fields, pos
-        name = match.group(1).decode("ascii")
-        field_start, value_start = pos, match.end()
-        pos = line_end
-    if name is not None:
-        fields.append(_field(data, name, field_start, value_start, pos))
+        name, value = m.group(1, 2)
+        end = m.end()
+        if end > m.end(2) and value.endswith(b"\r"):
+            value = value[:-1]
+        append(HeaderField(name.decode("ascii"), pos, end, value.lstrip(b" \t")))
+        pos = end
     return fields, pos
-
-
-def _field(data: bytes, name: str, start: int, value_start: int, end: int) -> HeaderField:
-    value_end = end
-    if value_end > value_start and data[value_end - 1] == 0x0A:
-        value_end -= 1
-        if value_end > value_start and data[value_end - 1] == 0x0D:
-            value_end -= 1
-    return HeaderField(name, start, end, data[value_start:value_end].lstrip(b" \t"))
 
 
 def first_value(fields: list[HeaderField], name: str) -> bytes | None:

@@ -21,6 +21,7 @@ Rules where real mail is broken, mostly as Dovecot and Python's ``email`` decide
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from mailhost.mime.headers import (
@@ -183,15 +184,17 @@ def _apply_content_fields(part: Part) -> None:
         if not lname.startswith("content-") or lname in seen:
             continue
         seen.add(lname)
-        value = text(unfold(f.value))
         if lname == "content-type":
-            media = parse_media_type(value)
+            media = _media_type(f.value)
             if media is not None:
-                part.media_type, part.media_subtype, part.params = media
+                part.media_type, part.media_subtype = media[0], media[1]
+                part.params = list(media[2])
                 part.explicit_type = True
             else:
                 part.media_type, part.media_subtype = "text", "plain"
-        elif lname == "content-transfer-encoding":
+            continue
+        value = text(unfold(f.value))
+        if lname == "content-transfer-encoding":
             # RFC 2045 §6.1: a single token; anything else is ignored (then 7bit).
             i = skip_cfws(value, 0)
             enc, i = token(value, i)
@@ -211,6 +214,22 @@ def _apply_content_fields(part: Part) -> None:
             part.location = value
         elif lname == "content-language":
             part.language = _languages(value) or None
+
+
+def _parse_media_type(raw: bytes) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
+    media = parse_media_type(text(unfold(raw)))
+    return None if media is None else (media[0], media[1], tuple(media[2]))
+
+
+_cached_media_type = functools.lru_cache(maxsize=1024)(_parse_media_type)
+
+
+def _media_type(raw: bytes) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
+    """A raw Content-Type value parsed; the few values a mailbox uses are parsed once
+    (multipart boundaries differ per message, so long values are not cached)."""
+    if len(raw) > 80:
+        return _parse_media_type(raw)
+    return _cached_media_type(raw)
 
 
 def _languages(value: str) -> list[str]:
