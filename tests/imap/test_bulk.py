@@ -11,8 +11,8 @@ import random
 import re
 
 import pytest
+from imapkit import Client, Host, lines, untagged
 
-from conftest import Client, Host, lines, untagged
 from mailhost.imap import fetch as fetch_module
 from mailhost.imap.commands import SeqSet
 from mailhost.imap.search import Candidate, cheap_matches, is_cheap, run_search

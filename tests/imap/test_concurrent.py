@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from imapkit import MESSAGE, SPECIAL, Client, Host
 
-from conftest import MESSAGE, SPECIAL, Client, Host
 from mailhost.store.maildir import MaildirStore
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from conftest import Host
+from imapkit import Host
+
 from mailhost.imap.fetch import read_header
 
 MULTIPART = (

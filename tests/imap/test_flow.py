@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from imapkit import Host
 from twisted.internet.defer import Deferred
 
-from conftest import Host
 from mailhost.imap.config import IMAPConfig
 
 

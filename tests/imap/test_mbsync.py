@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_clients import Server, _server
+from test_imap_real_clients import Server, _server
 
 from mailhost.blocking import ThreadedBlocking
 from mailhost.reactor_thread import ReactorThread

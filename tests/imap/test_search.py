@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from conftest import Client, Host
+from imapkit import Client, Host
 
 M1 = (
     b"From: Alice Example <alice@example.org>\r\n"

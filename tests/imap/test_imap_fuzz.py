@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from imapkit import MESSAGE, Host
 
-from conftest import MESSAGE, Host
 from mailhost.imap.config import IMAPConfig
 
 TOKENS = [

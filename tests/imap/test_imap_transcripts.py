@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from imapkit import MESSAGE, Host, lines, strip_numbers, untagged
 
-from conftest import MESSAGE, Host, lines, strip_numbers, untagged
 from mailhost.imap.config import IMAPConfig
 
 CAPS_PRE = b"IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE AUTH=PLAIN AUTH=LOGIN"
