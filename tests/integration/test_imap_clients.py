@@ -805,17 +805,6 @@ def _literals(resp: bytes) -> list[tuple[bytes, bytes]]:
         pos = end
 
 
-@pytest.mark.xfail(
-    reason=(
-        "imap/fetch.py: all items of one FETCH read one shared message stream; a second "
-        "BODY[]/RFC822/BODY[]<o.n> item reads on from where the first stopped (no seek to "
-        "0, and a non-seekable stream skips <o> from the current position), and a short "
-        "read is padded with spaces: 'FETCH 1 (BODY.PEEK[]<10.20> BODY.PEEK[]<100.20>)' "
-        "answers octets 130-149 for the second item, 'FETCH 1 (BODY.PEEK[] BODY.PEEK[])' "
-        "answers spaces for the second (RFC 3501 6.4.5)"
-    ),
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("items", "expected"),
     [

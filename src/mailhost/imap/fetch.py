@@ -465,12 +465,20 @@ def _format(
 
 
 async def _send(s: IMAPSession, seq: int, uid: int, pieces: list[Piece]) -> None:
-    """Write one ``* n FETCH (...)``, streaming the pieces that come from the file."""
-    stream = None
-    if any(isinstance(p, tuple) for p in pieces):
-        assert s.folder is not None
-        stream = await s.run(s.folder.open_message, uid)
+    """Write one ``* n FETCH (...)``, streaming the pieces that come from the file.
+
+    Each streamed piece reads its own stream: two items of one FETCH (``BODY[]<0.10>
+    BODY[]<100.20>``, ``RFC822 BODY.PEEK[]``) must not share a read position.  All are
+    opened before the first byte is written, so a message expunged meanwhile fails the
+    whole response, never half of it.
+    """
+    streams: list[Any] = []
     try:
+        for p in pieces:
+            if isinstance(p, tuple):
+                assert s.folder is not None
+                streams.append(await s.run(s.folder.open_message, uid))
+        opened = iter(streams)
         s.write(b"* %d FETCH (" % seq)
         for i, p in enumerate(pieces):
             if i:
@@ -480,10 +488,10 @@ async def _send(s: IMAPSession, seq: int, uid: int, pieces: list[Piece]) -> None
                 continue
             label, start, length = p
             s.write(label + b" {%d}\r\n" % length)
-            await _stream(s, stream, start, length)
+            await _stream(s, next(opened), start, length)
         s.write(b")\r\n")
     finally:
-        if stream is not None:
+        for stream in streams:
             stream.close()
 
 
