@@ -24,6 +24,8 @@ data_dir = "$W"
 [auth]
 passwd_file = "$W/passwd"
 allow_plaintext_auth = "always"
+# user* must stay the cheapest check ({PLAIN}): no upgrade to Argon2id at login
+rehash = false
 [store]
 maildir = "mail/%u/Maildir"
 # every client of the harness comes from 127.0.0.1: no per-address or per-user caps

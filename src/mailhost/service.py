@@ -40,6 +40,19 @@ class ThreadPoolService(Service):
         self.pool.stop()
 
 
+#: Listen queue for TCP endpoints that name none: Twisted's default of 50 drops SYNs when a
+#: few hundred clients connect at once (they then retry after 1 s, 3 s, ...).
+DEFAULT_BACKLOG = 1024
+
+
+def with_backlog(description: str) -> str:
+    """``description`` with ``backlog=DEFAULT_BACKLOG`` added to a TCP endpoint lacking one."""
+    kind = description.split(":", 1)[0]
+    if kind in ("tcp", "tcp6") and "backlog=" not in description:
+        return f"{description}:backlog={DEFAULT_BACKLOG}"
+    return description
+
+
 class ListenerService(Service):
     """Listens on one endpoint string; remembers the port so callers can ask which."""
 
@@ -56,7 +69,7 @@ class ListenerService(Service):
 
     def startService(self) -> None:
         super().startService()
-        d = serverFromString(self.reactor, self.description).listen(self.factory)
+        d = serverFromString(self.reactor, with_backlog(self.description)).listen(self.factory)
 
         def listening(port: IListeningPort) -> IListeningPort:
             self.port = port
