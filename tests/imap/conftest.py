@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
-from imapkit import Host, _hosts
+from imapkit import Host, _hosts, push_default
 
 from mailhost.blocking import ThreadedBlocking, make_pool
 from mailhost.reactor_thread import ReactorThread
@@ -26,6 +27,19 @@ def no_session_failures() -> Iterator[None]:
 @pytest.fixture
 def host() -> Host:
     return Host()
+
+
+def _push_modes() -> list[bool]:
+    """Both, unless ``MAILHOST_TEST_PUSH`` names one."""
+    if "MAILHOST_TEST_PUSH" in os.environ:
+        return [push_default()]
+    return [True, False]
+
+
+@pytest.fixture(params=_push_modes(), ids=lambda on: "push" if on else "pull-only")
+def push(request: pytest.FixtureRequest) -> bool:
+    """Wake-ups on, then off: a test taking this passes on the pull alone too."""
+    return bool(request.param)
 
 
 @pytest.fixture(scope="session")

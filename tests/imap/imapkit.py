@@ -1,8 +1,14 @@
 """A host for IMAP transcripts: MemoryStore, StaticAuthenticator, InlineBlocking,
-a synchronous ChangeHub and sessions over StringTransport."""
+a synchronous ChangeHub and sessions over StringTransport.
+
+``MAILHOST_TEST_PUSH=off`` switches the hub's wake-ups off in every host that is not
+told otherwise: sessions must then converge on the pull alone (``Folder.changes_since``
+at each command, and the IDLE poll).
+"""
 
 from __future__ import annotations
 
+import os
 import re
 
 from twisted.internet.address import IPv4Address
@@ -78,6 +84,19 @@ class Client:
 
 _hosts: list[Host] = []
 
+
+def push_default() -> bool:
+    """Wake-ups on unless ``MAILHOST_TEST_PUSH=off``."""
+    value = os.environ.get("MAILHOST_TEST_PUSH", "on").lower()
+    if value not in ("on", "off"):
+        raise ValueError(f"MAILHOST_TEST_PUSH must be 'on' or 'off', not {value!r}")
+    return value == "on"
+
+
+#: The IDLE poll of hosts without wake-ups (when no config is given): short, so a test
+#: that advances the clock by it sees the poll without minutes of keep-alives.
+PULL_ONLY_POLL = 1.0
+
 SPECIAL = {"\\Sent": "Sent", "\\Trash": "Trash"}
 
 
@@ -87,10 +106,15 @@ class Host:
         config: IMAPConfig | None = None,
         policy: str = "always",
         store: object = None,
+        push: bool | None = None,
         **kw: object,
     ):
+        self.push = push_default() if push is None else push
+        if config is None and not self.push:
+            config = IMAPConfig(idle_poll_interval=PULL_ONLY_POLL)
         self.store = store or MemoryStore(special_folders=SPECIAL)  # type: ignore[assignment]
         self.hub = ChangeHub()
+        self.hub.push_enabled = self.push
         self.store.add_listener(self.hub.notify)
         self.clock = MemoryReactorClock()
         self.auth = StaticAuthenticator(
@@ -115,6 +139,12 @@ class Host:
         c = Client(self, peer)
         self.clients.append(c)
         return c
+
+    def let_idle_see(self) -> None:
+        """Give IDLE sessions the time to learn of changes made so far: none with
+        wake-ups (they are immediate), one ``idle_poll_interval`` without them."""
+        if not self.push:
+            self.clock.advance(self.factory.config.idle_poll_interval)
 
     def inbox(self, user: str = "alice"):  # type: ignore[no-untyped-def]
         return self.store.account(user).folder("INBOX")

@@ -1,4 +1,8 @@
-"""Several sessions on one mailbox (RFC 3501 §5.2, §7.4.1; RFC 2180)."""
+"""Several sessions on one mailbox (RFC 3501 §5.2, §7.4.1; RFC 2180).
+
+Every test runs with the change hub's wake-ups on and off (the ``push`` fixture): the
+sessions must converge on the pull alone.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,17 @@ from pathlib import Path
 import pytest
 from imapkit import MESSAGE, SPECIAL, Client, Host
 
+from mailhost.store.api import FlagMode
 from mailhost.store.maildir import MaildirStore
 
 
 @pytest.fixture(params=["memory", "maildir"])
-def host(request: pytest.FixtureRequest, tmp_path: Path) -> Host:
+def host(request: pytest.FixtureRequest, tmp_path: Path, push: bool) -> Host:
     """Every test here runs against both stores: the view must not depend on either."""
     store = None
     if request.param == "maildir":
         store = MaildirStore(tmp_path / "%u", fsync=False, special_folders=SPECIAL)
-    return Host(store=store)
+    return Host(store=store, push=push)
 
 
 def two(host: Host, n: int = 3) -> tuple[Client, Client]:
@@ -88,8 +93,6 @@ def test_changes_by_another_process(host: Host) -> None:
     inbox = host.inbox()
     # as a POP3 QUIT or delivery would, straight through the store
     inbox.expunge([1])
-    from mailhost.store.api import FlagMode
-
     inbox.set_flags([3], ["\\Answered"], FlagMode.ADD)
     host.deliver(MESSAGE)
     assert a.cmd("y NOOP") == (
@@ -98,8 +101,7 @@ def test_changes_by_another_process(host: Host) -> None:
     )
 
 
-def test_pull_alone_converges_without_push(host: Host) -> None:
-    host.hub.push_enabled = False
+def test_pull_alone_converges_at_a_command(host: Host) -> None:
     a, b = two(host)
     b.cmd("x STORE 1 +FLAGS (\\Seen)")
     assert a.cmd("y CHECK") == (
@@ -111,12 +113,42 @@ def test_idle_sees_append_at_once(host: Host) -> None:
     a, b = two(host)
     assert a.cmd("i IDLE") == b"+ idling\r\n"
     b.send(b"x APPEND INBOX {5+}\r\nHello\r\n")
-    # the idling session pulls first, so \Recent is its
-    assert a.take() == b"* 4 EXISTS\r\n* 4 RECENT\r\n"
+    if host.push:
+        # woken, the idling session pulls before the appending one: \Recent is its
+        assert a.take() == b"* 4 EXISTS\r\n* 4 RECENT\r\n"
+    else:
+        # the appending session pulled at the end of APPEND and claimed \Recent
+        assert a.take() == b""
+        host.let_idle_see()
+        assert a.take() == b"* 4 EXISTS\r\n* 3 RECENT\r\n"
+    recent = b" \\Recent" if host.push else b""
     b.cmd("x2 STORE 4 +FLAGS (\\Deleted)")
-    assert a.take() == b"* 4 FETCH (UID 4 FLAGS (\\Deleted \\Recent))\r\n"
+    host.let_idle_see()
+    assert a.take() == b"* 4 FETCH (UID 4 FLAGS (\\Deleted%s))\r\n" % recent
     b.cmd("x3 EXPUNGE")
+    host.let_idle_see()
     assert a.take() == b"* 4 EXPUNGE\r\n"
+    assert a.cmd("DONE") == b"i OK IDLE terminated\r\n"
+    assert a.cmd("n NOOP") == b"n OK NOOP completed\r\n"
+
+
+def test_idle_poll_is_the_only_source_without_push(host: Host) -> None:
+    """Without wake-ups an IDLE client hears of a change at the next poll, not before."""
+    a, _ = two(host)
+    interval = host.factory.config.idle_poll_interval
+    assert a.cmd("i IDLE") == b"+ idling\r\n"
+    host.clock.advance(interval / 2)
+    host.deliver()
+    if host.push:
+        assert a.take() == b"* 4 EXISTS\r\n* 4 RECENT\r\n"
+    else:
+        assert a.take() == b""
+        host.clock.advance(interval / 2)
+        assert a.take() == b"* 4 EXISTS\r\n* 4 RECENT\r\n"
+    # and again at the poll after that
+    host.inbox().set_flags([1], ["\\Seen"], FlagMode.ADD)
+    host.let_idle_see()
+    assert a.take() == b"* 1 FETCH (UID 1 FLAGS (\\Recent \\Seen))\r\n"
     assert a.cmd("DONE") == b"i OK IDLE terminated\r\n"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import imapclient
 import pytest
 from imap_tools import AND, MailBoxUnencrypted, MailMessageFlags
+from imapkit import push_default
 
 from mailhost.auth.static import StaticAuthenticator
 from mailhost.blocking import ThreadedBlocking
@@ -64,6 +65,8 @@ def _server(
     tls: TLSProvider | None = None,
     implicit: bool = False,
     maildir: Path | None = None,
+    config: IMAPConfig | None = None,
+    push: bool | None = None,
 ) -> Server:
     special = {"\\Sent": "Sent", "\\Trash": "Trash"}
     store: MemoryStore | MaildirStore = (
@@ -71,10 +74,15 @@ def _server(
         if maildir is None
         else MaildirStore(maildir / "%u", fsync=False, special_folders=special)
     )
+    if push is None:
+        push = push_default()
+    if config is None and not push:
+        config = IMAPConfig(idle_poll_interval=0.2)
     hub = ChangeHub(reactor.reactor)
+    hub.push_enabled = push
     store.add_listener(hub.notify)
     factory = IMAPFactory(
-        config=IMAPConfig(),
+        config=config or IMAPConfig(),
         authenticator=StaticAuthenticator({"alice": "secret"}, store, policy="loopback"),
         blocking=blocking,  # type: ignore[arg-type]
         hostname="localhost",
@@ -170,6 +178,52 @@ def test_imapclient_idle_sees_append_from_another_session(server: Server) -> Non
         assert (2, b"EXISTS") in responses
         assert time.monotonic() - start < 3
         a.idle_done()
+
+
+@pytest.mark.parametrize("store", ["memory", "maildir"])
+def test_idle_without_push_hears_of_new_mail_at_the_poll(
+    store: str,
+    reactor: ReactorThread,
+    listen: Callable[[object], int],
+    pool: ThreadedBlocking,
+    tmp_path: Path,
+) -> None:
+    """Wake-ups off on the host's real ChangeHub: the IDLE poll alone reports the mail."""
+    maildir = tmp_path if store == "maildir" else None
+    config = IMAPConfig(idle_poll_interval=0.2)
+    server = _server(reactor, listen, pool, maildir=maildir, config=config, push=False)
+    server.deliver(b"Subject: one\r\n\r\n1\r\n")
+    with imapclient.IMAPClient("127.0.0.1", port=server.port, ssl=False, timeout=10) as a:
+        a.login("alice", "secret")
+        a.select_folder("INBOX")
+        a.idle()
+        time.sleep(0.3)  # past the first poll: the next one must find the mail
+        server.deliver(b"Subject: two\r\n\r\n2\r\n")
+        start = time.monotonic()
+        responses = a.idle_check(timeout=5)
+        elapsed = time.monotonic() - start
+        assert (2, b"EXISTS") in responses
+        # one poll interval, plus slack for a busy machine
+        assert elapsed < config.idle_poll_interval + 1.0, elapsed
+        a.idle_done()
+
+
+def test_idle_without_push_or_poll_hears_nothing(
+    reactor: ReactorThread,
+    listen: Callable[[object], int],
+    pool: ThreadedBlocking,
+) -> None:
+    """The contrast to the test above: there, the poll is what reports the mail."""
+    config = IMAPConfig(idle_poll_interval=0)
+    server = _server(reactor, listen, pool, config=config, push=False)
+    with imapclient.IMAPClient("127.0.0.1", port=server.port, ssl=False, timeout=10) as a:
+        a.login("alice", "secret")
+        a.select_folder("INBOX")
+        a.idle()
+        server.deliver(b"Subject: one\r\n\r\n1\r\n")
+        assert a.idle_check(timeout=1.0) == []
+        # the end of the IDLE command pulls, as every command does
+        assert (1, b"EXISTS") in a.idle_done()[1]
 
 
 def test_imap_tools(server: Server) -> None:

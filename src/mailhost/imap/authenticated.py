@@ -160,11 +160,11 @@ async def cmd_append(s: IMAPSession, args: Args, uid: bool) -> bytes:
 
 @command("IDLE", AUTH)
 async def cmd_idle(s: IMAPSession, args: Args, uid: bool) -> bytes:
-    """RFC 2177: updates are sent at once until the client says DONE (and only DONE)."""
+    """RFC 2177: updates are sent as the session learns of them (wake-ups, the IDLE poll,
+    keep-alive ticks) until the client says DONE (and only DONE)."""
     args.end()
     s._send(b"+ idling")
-    s._idling = True
-    s._arm_keepalive()
+    s.begin_idle()
     try:
         if s.view is not None:
             s._flush(allow_expunge=True)
@@ -177,8 +177,5 @@ async def cmd_idle(s: IMAPSession, args: Args, uid: bool) -> bytes:
             if s._closed:
                 raise Closed()
     finally:
-        s._idling = False
-        if s._keepalive is not None and s._keepalive.active():
-            s._keepalive.cancel()
-        s._keepalive = None
+        s.end_idle()
     return b"IDLE terminated"

@@ -25,6 +25,10 @@ class IMAPConfig:
     max_line_length: int = 64 * 1024
     #: Seconds between ``* OK Still here`` while a client IDLEs (NAT keep-alive); 0: never.
     idle_keepalive: float = 120.0
+    #: Seconds between pulls of the selected mailbox's changes while a client IDLEs; 0:
+    #: never.  Wake-ups are best effort (another process's change may send none): this
+    #: bounds how late an IDLE client can hear of one.  Each keep-alive tick pulls too.
+    idle_poll_interval: float = 30.0
     #: Most simultaneous connections from one IP address (0: no limit).
     max_connections_per_ip: int = 50
     #: Most simultaneous logged-in sessions of one user (0: no limit).
@@ -49,6 +53,8 @@ class IMAPConfig:
             raise ConfigValueError("max_line_length", "must be at least 1000")
         if self.idle_keepalive < 0:
             raise ConfigValueError("idle_keepalive", "must be 0 (off) or positive")
+        if self.idle_poll_interval < 0:
+            raise ConfigValueError("idle_poll_interval", "must be 0 (off) or positive")
         for key in ("max_connections_per_ip", "max_connections_per_user", "max_bad_commands"):
             if getattr(self, key) < 0:
                 raise ConfigValueError(key, "must be 0 (no limit) or positive")

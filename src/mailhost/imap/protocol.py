@@ -10,6 +10,11 @@ a time, in the order received, by the handlers registered in :mod:`mailhost.imap
 untagged updates for the selected mailbox come from the session's
 :class:`mailhost.imap.view.View` at the end of each command and at once while the client
 IDLEs.  The session never writes between commands otherwise.
+
+The change feed is a reliable pull (``Folder.changes_since``) plus best-effort wake-ups
+(:class:`mailhost.changes.ChangeHub`).  A command always pulls; an IDLE session pulls on a
+wake-up, every ``idle_poll_interval`` seconds without one and at each keep-alive tick, so
+a lost wake-up (or none at all) delays an update but never hides it.
 """
 
 from __future__ import annotations
@@ -119,6 +124,9 @@ class IMAPSession:
         self._bad_in_a_row = 0
         self._timer: Any = None
         self._keepalive: Any = None
+        self._idle_poll: Any = None
+        #: When the last pull of the selected mailbox began (``clock.seconds()``).
+        self._last_pull = 0.0
         self._idling = False
         self._idle_sync_running = False
         self._idle_sync_again = False
@@ -166,10 +174,10 @@ class IMAPSession:
 
     def _cleanup(self) -> None:
         self._deselect()
-        for call in (self._timer, self._keepalive):
+        for call in (self._timer, self._keepalive, self._idle_poll):
             if call is not None and call.active():
                 call.cancel()
-        self._timer = self._keepalive = None
+        self._timer = self._keepalive = self._idle_poll = None
         if self._counted_user is not None:
             self.limits.logout(self._counted_user)
             self._counted_user = None
@@ -235,8 +243,46 @@ class IMAPSession:
             self._close()
             return
         if self._idling and not self._closed:
+            self._wake()  # a wake-up may have been lost: look anyway
+            if self._closed:
+                return
             self._send(b"* OK Still here")
             self._arm_keepalive()
+
+    def begin_idle(self) -> None:
+        """RFC 2177: from now on updates are sent as they are learnt."""
+        self._idling = True
+        self._arm_keepalive()
+        self._arm_idle_poll(self.config.idle_poll_interval)
+
+    def end_idle(self) -> None:
+        self._idling = False
+        for call in (self._keepalive, self._idle_poll):
+            if call is not None and call.active():
+                call.cancel()
+        self._keepalive = self._idle_poll = None
+
+    def _arm_idle_poll(self, delay: float) -> None:
+        if self.config.idle_poll_interval and self.view is not None:
+            self._idle_poll = self.clock.callLater(delay, self._idle_poll_due)
+
+    def _idle_poll_due(self) -> None:
+        """The safety net under wake-ups: pull, unless some pull began within the interval.
+
+        A wake-up (or a command) that pulled meanwhile moves the next poll on, so a
+        session whose wake-ups arrive never pulls more often than it would without polls.
+        """
+        self._idle_poll = None
+        if not self._idling or self._closed or self.view is None:
+            return
+        interval = self.config.idle_poll_interval
+        wait = self._last_pull + interval - self.clock.seconds()
+        if wait > interval / 1000:
+            self._arm_idle_poll(wait)
+            return
+        self._wake()
+        if self._idling and not self._closed:
+            self._arm_idle_poll(interval)
 
     # -- the command loop --------------------------------------------------------------
 
@@ -463,6 +509,7 @@ class IMAPSession:
     async def _pull(self) -> None:
         view, folder = self.view, self.folder
         assert view is not None and folder is not None
+        self._last_pull = self.clock.seconds()
         changes = await self.blocking.run(folder.changes_since, view.modseq)
         if self.view is not view:
             return
@@ -478,7 +525,8 @@ class IMAPSession:
         self._recent_claimed = frozenset()
 
     def _wake(self) -> None:
-        """A change to the selected folder: report it now if the client is IDLEing."""
+        """A change to the selected folder (or an IDLE poll): pull and report it now if
+        the client is IDLEing."""
         if self._idling and not self._closed:
             if self._idle_sync_running:
                 self._idle_sync_again = True

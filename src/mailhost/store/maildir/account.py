@@ -62,7 +62,14 @@ class MaildirAccount:
     @disk_errors
     def _ensure(self) -> None:
         """Make INBOX and the special-use folders (RFC 6154) the first time, and again
-        if they were removed; sweep folders left half-deleted by a crash."""
+        if they were removed; sweep folders left half-deleted by a crash.
+
+        A first login pays for this, so the new folders are made without an fsync each:
+        they are empty, a folder a crash lost is made again at the next login, and their
+        role markers only repeat the configured ``special_folders``.  The subscriptions
+        file is written last with one fsync of the root, which makes the new folders'
+        directory entries durable along with it.  Folder indexes are made when a folder
+        is first opened."""
         fresh = not layout.is_maildir(self.root)
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = FileLock(self.root / ACCOUNT_LOCK)
@@ -74,8 +81,8 @@ class MaildirAccount:
             for role, name in self.store.special_folders.items():
                 name = layout.canonical(name, self._delim)
                 if name != INBOX and not layout.is_maildir(self._path(name)):
-                    self._make_parents(name)
-                    self._make_folder(name, role)
+                    self._make_parents(name, durable=False)
+                    self._make_folder(name, role, durable=False)
                     made.append(name)
             if made:
                 subs = self._read_subscriptions()
@@ -117,27 +124,29 @@ class MaildirAccount:
         if st is not None:
             st.lock.close()
 
-    def _make_folder(self, name: str, role: str | None) -> None:
+    def _make_folder(self, name: str, role: str | None, durable: bool = True) -> None:
+        """Make an empty folder; ``durable=False`` leaves the fsyncs to the caller (its
+        index is made when it is first opened, as for a folder another program made)."""
         path = self._path(name)
         path.mkdir(exist_ok=True, mode=0o700)
         for sub in ("tmp", "new"):
             (path / sub).mkdir(exist_ok=True, mode=0o700)
         (path / layout.MAILDIRFOLDER).touch()
         if role is not None:
-            atomic_write(path / SPECIAL_USE_FILE, f"{role}\n".encode(), self.store.fsync)
+            atomic_write(
+                path / SPECIAL_USE_FILE, f"{role}\n".encode(), self.store.fsync and durable
+            )
         (path / "cur").mkdir(exist_ok=True, mode=0o700)  # last: it makes the folder exist
-        if self.store.fsync:
+        if durable and self.store.fsync:
+            fsync_dir(path)
             fsync_dir(self.root)
-        st = self.state(path, name)
-        with st.hold():
-            st.sync()
 
-    def _make_parents(self, name: str) -> None:
+    def _make_parents(self, name: str, durable: bool = True) -> None:
         parts = name.split(self._delim)
         for i in range(1, len(parts)):
             parent = self._delim.join(parts[:i])
             if parent != INBOX and not layout.is_maildir(self._path(parent)):
-                self._make_folder(parent, None)
+                self._make_folder(parent, None, durable)
 
     # -- folders -----------------------------------------------------------------------
 

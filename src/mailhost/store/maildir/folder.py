@@ -292,10 +292,15 @@ class MaildirFolder:
             src.measure(wanted)  # a copy keeps size and INTERNALDATE
             msgs = [src.msgs[u] for u in wanted if u in src.msgs and src.msgs[u].mtime_ns >= 0]
             modseq = dst.highestmodseq + 1
+            dst_done = dst.own_cur()
+            src_done = src.own_cur() if move and src is not dst else None
             for m in msgs:
                 new_uid = dst.take_file(src, m, move, modseq)
                 if new_uid is not None:
                     pairs.append((m.uid, new_uid))
+            dst_done()
+            if src_done is not None:
+                src_done()
             if pairs and dst.fsync:
                 fsync_dir(dst.path / "cur")
             dst.flush()

@@ -74,6 +74,8 @@ LOCK_FILE = "mailhost.lock"
 #: A directory mtime this close to the time of our scan may hide a later change made in
 #: the same timestamp tick; such a directory is listed again at the next sync.
 SETTLE_NS = 2_000_000_000
+#: ``scan start`` of a directory stamp made from our own change (see :meth:`FolderState.own_cur`)
+OWN = sys.maxsize
 #: Files in ``tmp/`` older than this were left by a writer that died (maildir(5)).
 TMP_MAX_AGE = 36 * 3600
 
@@ -243,9 +245,11 @@ class FolderState:
         self.expunged: dict[int, int] = {}
         self.idem: dict[str, int] = {}
         self.total_size = 0
-        #: ``(modseq, uid)`` of every change in MODSEQ order, for changes_since without
-        #: a pass over every message (stale entries are skipped; None: rebuild)
+        #: ``(modseq, uid)`` of every change above ``_feed_floor`` in MODSEQ order, for
+        #: changes_since without a pass over every message (stale entries are skipped;
+        #: None: start again)
         self._feed: list[tuple[int, int]] | None = None
+        self._feed_floor = 0
         #: messages without \\Seen, counted when asked after a change
         self._unseen: int | None = None
         self.pending_uids: dict[str, tuple[int, int | None]] = {}
@@ -257,7 +261,12 @@ class FolderState:
         self.keywords = KeywordMap()
         self.kw_stamp: tuple[int, int, int] | None = None
         self.flag_cache: dict[str | None, frozenset[str]] = {}
+        #: the last settled listing of both directories (``D`` records)
         self.dir_stamp: tuple[int, int, int] | None = None
+        #: ``sub -> (mtime ns, scan start ns)``: the state reflects ``new/`` or ``cur/`` as
+        #: they were at that mtime (trusted once the mtime is older than the scan by
+        #: :data:`SETTLE_NS`; :data:`OWN` as scan start: it is the mtime our own change left)
+        self.dir_ok: dict[str, tuple[int, int]] = {}
         self.wbuf: list[str] = []
         self.ubuf: list[str] = []
         #: a rebuild will write the whole uidlist: no need to queue its lines one by one
@@ -344,6 +353,8 @@ class FolderState:
                 self.uidlist_end = values[1]
             elif kind == "D":
                 self.dir_stamp = (values[0], values[1], values[2])
+                self.dir_ok["new"] = (values[0], values[2])
+                self.dir_ok["cur"] = (values[1], values[2])
             else:
                 raise ix.IndexCorrupt(f"unknown index record {line!r}")
 
@@ -695,29 +706,69 @@ class FolderState:
 
     # -- the directory scan ----------------------------------------------------------
 
+    def _trusted(self, sub: str, mtime_ns: int) -> bool:
+        """Whether the state reflects ``sub`` (``new`` or ``cur``) at this mtime."""
+        got = self.dir_ok.get(sub)
+        return got is not None and got[0] == mtime_ns and mtime_ns < got[1] - SETTLE_NS
+
     def _maybe_scan(self, force: bool = False) -> None:
+        """List the directories whose mtime says they may hold changes we have not seen.
+
+        Only ``new/`` or only ``cur/`` is listed when the other one is trusted: after our
+        own changes in ``cur/`` (see :meth:`own_cur`), a delivery into ``new/`` is found by
+        listing ``new/`` alone, however many messages ``cur/`` holds."""
         new_st, cur_st = self._dirs()
         mtimes = (new_st.st_mtime_ns, cur_st.st_mtime_ns)
-        stamp = self.dir_stamp
-        if (
-            not force
-            and stamp is not None
-            and mtimes == stamp[:2]
-            and max(mtimes) < stamp[2] - SETTLE_NS
-        ):
+        subs = [
+            sub
+            for sub, mtime in zip(("new", "cur"), mtimes, strict=True)
+            if force or not self._trusted(sub, mtime)
+        ]
+        if not subs:
             return
         scan_ns = time.time_ns()
         self.scans += 1
-        present = self._listdir()
+        present = self._listdir(subs)
+        if len(subs) == 1:
+            other = "cur/" if subs[0] == "new" else "new/"
+            present.update(n for n in self.names if n.startswith(other))
         self._reconcile(present)
-        self.dir_stamp = (mtimes[0], mtimes[1], scan_ns)
-        if max(mtimes) < scan_ns - SETTLE_NS:
-            self.wbuf.append(ix.rec_value("D", *self.dir_stamp))
+        for sub, mtime in zip(("new", "cur"), mtimes, strict=True):
+            if sub in subs:
+                self.dir_ok[sub] = (mtime, scan_ns)
+        new_ok, cur_ok = self.dir_ok["new"], self.dir_ok["cur"]
+        since = min(new_ok[1], cur_ok[1])
+        if OWN not in (new_ok[1], cur_ok[1]) and max(new_ok[0], cur_ok[0]) < since - SETTLE_NS:
+            stamp = (new_ok[0], cur_ok[0], since)
+            if stamp != self.dir_stamp:
+                # settled listings of both: other processes may trust them too
+                self.dir_stamp = stamp
+                self.wbuf.append(ix.rec_value("D", *stamp))
 
-    def _listdir(self) -> set[str]:
+    def own_cur(self) -> Callable[[], None]:
+        """Call before changing ``cur/`` under the folder lock; call what it returns after.
+
+        The state knows exactly what its own renames, links and unlinks did, so if it
+        reflected ``cur/`` before them, it reflects ``cur/`` at the mtime they leave, and
+        the next sync need not list it.  Sound because every other mailhost process
+        changes ``cur/`` only under this lock and journals what it did (read before any
+        listing); programs that take no lock deliver into ``new/``, which keeps the
+        :data:`SETTLE_NS` rule.  A directory listed meanwhile (a file renamed by another
+        program) is not taken as ours."""
+        cur = self.dir + "cur"
+        scans = self.scans
+        trusted = self._trusted("cur", os.stat(cur).st_mtime_ns)
+
+        def done() -> None:
+            if trusted and self.scans == scans:
+                self.dir_ok["cur"] = (os.stat(cur).st_mtime_ns, OWN)
+
+        return done
+
+    def _listdir(self, subs: Iterable[str] = ("new", "cur")) -> set[str]:
         present: set[str] = set()
         # new/ before cur/: a message moved from new/ to cur/ meanwhile is seen at least once
-        for sub in ("new", "cur"):
+        for sub in subs:
             try:
                 entries = os.listdir(self.path / sub)
             except FileNotFoundError:
@@ -1185,14 +1236,24 @@ class FolderState:
         if modseq >= self.highestmodseq:
             return ChangeSet(self.uidvalidity, self.highestmodseq)  # the usual NOOP
         feed = self._feed
-        if feed is None or len(feed) > 2 * (len(self.msgs) + len(self.expunged)) + 1000:
-            feed = self._feed = sorted(
-                [(m.modseq, uid) for uid, m in self.msgs.items()]
-                + [(ms, uid) for uid, ms in self.expunged.items()]
+        if (
+            feed is None
+            or modseq < self._feed_floor
+            or len(feed) > 2 * (len(self.msgs) + len(self.expunged)) + 1000
+        ):
+            # one pass for what changed after ``modseq``; the feed starts afresh from here
+            # (every later change has a higher MODSEQ, and clients ask from the last one)
+            newer = sorted(
+                [(m.modseq, uid) for uid, m in self.msgs.items() if m.modseq > modseq]
+                + [(ms, uid) for uid, ms in self.expunged.items() if ms > modseq]
             )
+            self._feed = []
+            self._feed_floor = self.highestmodseq
+        else:
+            newer = feed[bisect.bisect_right(feed, (modseq, sys.maxsize)) :]
         changes = []
         seen: set[int] = set()
-        for ms, uid in feed[bisect.bisect_right(feed, (modseq, sys.maxsize)) :]:
+        for ms, uid in newer:
             if uid in seen:
                 continue
             m = self.msgs.get(uid)
@@ -1238,7 +1299,10 @@ class FolderState:
         system = flags & SYSTEM_FLAGS
         kw = self.keyword_indexes(sorted(flags - SYSTEM_FLAGS))
         name = "cur/" + cur_name(base, format_info(system, kw)) if system or kw else "new/" + base
+        done = self.own_cur() if name[0] == "c" else None
         os.rename(tmp, self.path / name)
+        if done is not None:
+            done()
         if self.fsync:
             fsync_dir(self.path / name[:3])
         mtime_ns = os.stat(self.path / name).st_mtime_ns
@@ -1285,6 +1349,7 @@ class FolderState:
             targets[info] = target
             return target
 
+        done = self.own_cur()
         for uid in sorted(set(uids)):
             m = msgs.get(uid)
             if m is None:
@@ -1321,6 +1386,7 @@ class FolderState:
             self._dirty.add(uid)
             wbuf.append(ix.rec_flags(uid, modseq, target))
             changed.append(uid)
+        done()
         if changed:
             self._changed = True
             self._unseen = None
@@ -1332,6 +1398,7 @@ class FolderState:
     def expunge(self, uids: Iterable[int]) -> list[int]:
         modseq = self.highestmodseq + 1
         gone: list[int] = []
+        done = self.own_cur()
         for uid in sorted(set(uids)):
             m = self.msgs.get(uid)
             if m is None:
@@ -1348,6 +1415,7 @@ class FolderState:
                     continue
             self.record(ix.rec_expunge(uid, modseq))
             gone.append(uid)
+        done()
         if gone and self.fsync:
             fsync_dir(self.path / "new")
             fsync_dir(self.path / "cur")

@@ -45,6 +45,9 @@ class MaildirStore:
         self.max_message_size = max_message_size
         self._accounts: dict[str, MaildirAccount] = {}
         self._lock = threading.Lock()
+        #: one lock per username whose account is being set up: a first login does
+        #: disk work, and other users' logins must not wait for it
+        self._creating: dict[str, threading.Lock] = {}
         self._listeners: list[ChangeListener] = []
         #: the most recently used folder states, kept loaded (an index read costs
         #: ~0.3 s per 100,000 messages); others live only while a handle holds them
@@ -74,9 +77,18 @@ class MaildirStore:
     def account(self, username: str) -> MaildirAccount:
         with self._lock:
             acct = self._accounts.get(username)
-            if acct is None:
-                acct = MaildirAccount(self, username, self.root_for(username))
+            if acct is not None:
+                return acct
+            creating = self._creating.setdefault(username, threading.Lock())
+        with creating:
+            with self._lock:
+                acct = self._accounts.get(username)
+            if acct is not None:
+                return acct  # made by the thread this one waited for
+            acct = MaildirAccount(self, username, self.root_for(username))
+            with self._lock:
                 self._accounts[username] = acct
+                self._creating.pop(username, None)
             return acct
 
     def keep(self, state: FolderState) -> None:
