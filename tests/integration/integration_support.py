@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import imaplib
+import poplib
+import re
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
 
 
@@ -15,13 +24,6 @@ def message(n: int, body: str = "") -> bytes:
 
 # -- helpers for the end-to-end client tests --------------------------------------------
 
-import imaplib  # noqa: E402
-import poplib  # noqa: E402
-import re  # noqa: E402
-import socket  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
 
 #: Upper bound for anything that should happen "promptly" (IDLE wake-ups, lease release).
 PROMPT = 5.0
@@ -314,3 +316,58 @@ REAL_MAIL = (
     b"\r\n"
 )
 HEADER, _, BODY = REAL_MAIL.partition(b"\r\n\r\n")
+
+
+class LineClient:
+    """A line-oriented client on a plain socket that can switch to TLS in place; every
+    read is under a timeout."""
+
+    def __init__(
+        self, port: int, host: str = "127.0.0.1", source: str | None = None, timeout: float = 10.0
+    ) -> None:
+        """``source``: the client address (any 127.x.y.z works on loopback)."""
+        bind = (source, 0) if source else None
+        self.sock: socket.socket = socket.create_connection(
+            (host, port), timeout=timeout, source_address=bind
+        )
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError(f"connection closed; unread: {self.buf!r}")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def tagged(self, tag: bytes) -> tuple[list[bytes], bytes]:
+        """Untagged lines, then the tagged completion of ``tag`` (without the tag)."""
+        untagged: list[bytes] = []
+        while True:
+            line = self.line()
+            if line.startswith(tag + b" "):
+                return untagged, line[len(tag) + 1 :]
+            untagged.append(line)
+
+    def until_closed(self) -> bytes:
+        data, self.buf = self.buf, b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except ssl.SSLZeroReturnError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def start_tls(self, context: ssl.SSLContext) -> None:
+        assert self.buf == b"", f"the server sent more before the handshake: {self.buf!r}"
+        self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
+
+    def close(self) -> None:
+        self.sock.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from integration_support import USERS, message
+from integration_support import LineClient as Raw
 
 from mailhost.auth import cli, manage, twofactor
 from mailhost.auth.fromconfig import state_store
@@ -87,46 +88,6 @@ def configured_host(
         text = set_keys(text, section, values)
     path.write_text(text, encoding="utf-8")
     return MailHost(directory, users=users)
-
-
-class Raw:
-    """A line-oriented client on a plain socket, every read under a timeout."""
-
-    def __init__(self, port: int, host: str = "127.0.0.1", source: str | None = None) -> None:
-        """``source``: the client address (any 127.x.y.z works on loopback)."""
-        bind = (source, 0) if source else None
-        self.sock = socket.create_connection((host, port), timeout=TIMEOUT, source_address=bind)
-        self.buf = b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(f"connection closed; unread: {self.buf!r}")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def tagged(self, tag: bytes) -> tuple[list[bytes], bytes]:
-        """Untagged lines, then the tagged completion of ``tag`` (without the tag)."""
-        untagged: list[bytes] = []
-        while True:
-            line = self.line()
-            if line.startswith(tag + b" "):
-                return untagged, line[len(tag) + 1 :]
-            untagged.append(line)
-
-    def until_closed(self) -> bytes:
-        data, self.buf = self.buf, b""
-        while chunk := self.sock.recv(65536):
-            data += chunk
-        return data
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def quoted(s: str) -> bytes:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from integration_support import USERS, message
+from integration_support import LineClient as Raw
 
 from mailhost.reactor_thread import reactor_thread
 from mailhost.testing import MailHost
@@ -35,53 +36,6 @@ needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 def host(tmp_path: Path) -> Iterator[MailHost]:
     with MailHost(tmp_path / "host", users=USERS, plaintext_auth="never") as h:
         yield h
-
-
-class Raw:
-    """A line-oriented client that can switch to TLS in place, every read under a timeout."""
-
-    def __init__(self, port: int) -> None:
-        self.sock: socket.socket = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buf = b""
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError(f"connection closed; unread: {self.buf!r}")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def tagged(self, tag: bytes) -> tuple[list[bytes], bytes]:
-        untagged: list[bytes] = []
-        while True:
-            line = self.line()
-            if line.startswith(tag + b" "):
-                return untagged, line[len(tag) + 1 :]
-            untagged.append(line)
-
-    def until_closed(self) -> bytes:
-        data, self.buf = self.buf, b""
-        while True:
-            try:
-                chunk = self.sock.recv(65536)
-            except ssl.SSLZeroReturnError:
-                break
-            if not chunk:
-                break
-            data += chunk
-        return data
-
-    def start_tls(self, context: ssl.SSLContext) -> None:
-        assert self.buf == b"", f"the server sent more before the handshake: {self.buf!r}"
-        self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def peer_certificate(port: int, context: ssl.SSLContext) -> bytes:
