@@ -14,7 +14,11 @@ no sizes in the names, half of them seen in ``cur/``), then times:
 * list+rescan: ``list_messages()`` right after those appends (directory listed again);
 * flag 1k: one ``set_flags()`` adding ``\\Flagged`` to 1,000 messages (1,000 renames, fsync on);
 * list again: ``list_messages()`` after that change (only the changed entries are new);
-* read 2k: ``read_message()`` of 2,000 messages (what POP3 RETR and FETCH BODY[] call).
+* read 2k: ``read_message()`` of 2,000 messages (what POP3 RETR and FETCH BODY[] call);
+* flag cur 1k: ``set_flags()`` adding ``\\Answered`` to 1,000 messages in ``cur/`` (once the
+  directories settled: an IMAP ``STORE`` on seen mail);
+* sync after: ``changes_since()`` right after it, as IMAP asks after every command, then
+  ``status()`` (the directories need not be listed again after our own renames).
 
 Usage: ``python bench/store_bench.py [--sizes 10000,100000] [--dir /tmp/x]``.
 Not a test: it prints a table and the ratios between sizes (linear cost means the ratio
@@ -32,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from mailhost.store.api import FLAGGED, INBOX, FlagMode
+from mailhost.store.api import ANSWERED, FLAGGED, INBOX, SEEN, FlagMode
 from mailhost.store.maildir import MaildirStore
 from mailhost.store.maildir.state import FolderState
 
@@ -43,6 +47,8 @@ BODY = (
 
 
 APPENDS = 200
+#: a little more than the store's settle window for directory mtimes
+SETTLE_S = 2.1
 T = TypeVar("T")
 
 
@@ -103,6 +109,13 @@ def run(base: Path, count: int) -> dict[str, float]:
     list2_t, _ = timed(box2.list_messages)
     some = [m.uid for m in again[: min(2000, len(again))]]
     read_t, _ = timed(lambda: [box2.read_message(uid) for uid in some])
+    time.sleep(SETTLE_S)  # let new/ (changed above) settle: one more listing trusts it
+    before = box2.status().highestmodseq
+    seen = [m.uid for m in again if SEEN in m.flags][:1000]
+    flag_cur_t, changed = timed(lambda: box2.set_flags(seen, [ANSWERED], FlagMode.ADD))
+    assert len(changed) == len(seen)
+    sync_t, changes = timed(lambda: (box2.changes_since(before), box2.status())[0])
+    assert len(changes.changes) == len(seen)
     return {
         "cold open": cold,
         "flags": flags_t,
@@ -115,6 +128,8 @@ def run(base: Path, count: int) -> dict[str, float]:
         "flag 1k": flag_t,
         "list again": list2_t,
         "read 2k": read_t,
+        "flag cur 1k": flag_cur_t,
+        "sync after": sync_t,
     }
 
 

@@ -213,3 +213,21 @@ def test_first_login_of_one_user_does_not_wait_for_another(
     assert got["b1"] is got["b2"] is store.account("b")
     assert got["a"] is store.account("a")
     assert sorted(calls) == ["a", "b"]  # b's account was set up once
+
+
+def test_unseen_count_kept_through_flag_changes(tmp_path: Path) -> None:
+    store, _root = foreign_folder(tmp_path, 12)
+    box = store.account("u").folder(INBOX)
+    steps = [
+        ([1, 2, 3], [SEEN], FlagMode.REMOVE),
+        ([2, 3, 4], [FLAGGED], FlagMode.ADD),
+        ([3, 4, 5, 6], [FLAGGED], FlagMode.REPLACE),
+        ([1, 5, 7], [SEEN, FLAGGED], FlagMode.REPLACE),
+        ([8, 9], [SEEN], FlagMode.ADD),
+    ]
+    assert box.status().unseen == 0
+    for uids, flags, mode in steps:
+        box.set_flags(uids, flags, mode)
+        fresh = make(tmp_path).account("u").folder(INBOX).list_flags()
+        assert box.status().unseen == sum(SEEN not in f for f in fresh.flags)
+    assert box.status().unseen == 4  # 2, 3, 4 and 6

@@ -1317,20 +1317,22 @@ class FolderState:
     def set_flags(self, uids: Iterable[int], flags: frozenset[str], mode: FlagMode) -> list[int]:
         """Rename each file to its new flag letters and queue one ``F`` record per message:
         the caller's :meth:`flush` writes them all with one fsync, and ``cur/`` is fsynced
-        once.  The new letters are worked out once per distinct old info part."""
+        once.  The new letters are worked out once per distinct old info part, and so is
+        the change to the count of unseen messages (kept rather than counted again)."""
         if mode is not FlagMode.REMOVE:
             # give new keywords their letters first: running out fails before any rename
             self.keyword_indexes(sorted(flags - SYSTEM_FLAGS))
         modseq = self.highestmodseq + 1
         changed: list[int] = []
-        targets: dict[str, str | None] = {}
+        targets: dict[str, tuple[str, int] | None] = {}
         msgs = self.msgs
         names = self.names
         wbuf = self.wbuf
         d = self.dir
 
-        def new_info(name: str) -> str | None:
-            """The info part ``name`` gets (None: its flags do not change)."""
+        def new_info(name: str) -> tuple[str, int] | None:
+            """The info part ``name`` gets and what that does to the unseen count (None:
+            its flags do not change)."""
             info = name.partition(":")[2] if ":" in name else "\0"
             if info in targets:
                 return targets[info]
@@ -1345,18 +1347,20 @@ class FolderState:
             if new != old:
                 kw = self.keyword_indexes(sorted(new - SYSTEM_FLAGS))
                 other = parse_info(info if info != "\0" else None).other
-                target = format_info(new & SYSTEM_FLAGS, kw, other)
+                target = format_info(new & SYSTEM_FLAGS, kw, other), (SEEN in old) - (SEEN in new)
             targets[info] = target
             return target
 
+        unseen_delta = 0
         done = self.own_cur()
         for uid in sorted(set(uids)):
             m = msgs.get(uid)
             if m is None:
                 continue
-            info = new_info(m.name)
-            if info is None:
+            got = new_info(m.name)
+            if got is None:
                 continue
+            info, delta = got
             for _attempt in range(2):
                 target = "cur/" + m.name[4:].partition(":")[0] + ":" + info
                 try:
@@ -1370,7 +1374,7 @@ class FolderState:
                     got = new_info(m.name)  # renamed by another program: flags may differ
                     if got is None:
                         break
-                    info = got
+                    info, delta = got
             else:
                 continue
             if uid not in msgs or msgs[uid] is not m:
@@ -1386,10 +1390,13 @@ class FolderState:
             self._dirty.add(uid)
             wbuf.append(ix.rec_flags(uid, modseq, target))
             changed.append(uid)
+            unseen_delta += delta
         done()
         if changed:
             self._changed = True
-            self._unseen = None
+            if self._unseen is not None:
+                # (anything else that changed flags meanwhile set it to None)
+                self._unseen += unseen_delta
             if self.fsync:
                 fsync_dir(self.path / "cur")
             self.highestmodseq = max(self.highestmodseq, modseq)
