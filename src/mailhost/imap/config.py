@@ -26,9 +26,10 @@ class IMAPConfig:
     #: Seconds between ``* OK Still here`` while a client IDLEs (NAT keep-alive); 0: never.
     idle_keepalive: float = 120.0
     #: Seconds between pulls of the selected mailbox's changes while a client IDLEs; 0:
-    #: never.  Wake-ups are best effort (another process's change may send none): this
-    #: bounds how late an IDLE client can hear of one.  Each keep-alive tick pulls too.
-    idle_poll_interval: float = 30.0
+    #: never.  IDLE sessions are woken by this process's own changes and by the watcher
+    #: (inotify, and a rescan every ``store.rescan_interval``); each keep-alive tick pulls
+    #: too.  Set this to bound the delay further if wake-ups cannot be relied on.
+    idle_poll_interval: float = 0.0
     #: Most simultaneous connections from one IP address (0: no limit).
     max_connections_per_ip: int = 50
     #: Most simultaneous logged-in sessions of one user (0: no limit).

@@ -33,7 +33,7 @@ from mailhost.auth import sasl
 from mailhost.auth.api import Authenticator, LoginContext, MailUser
 from mailhost.blocking import Blocking
 from mailhost.changes import ChangeHub
-from mailhost.imap import anystate, authenticated, login, selected  # noqa: F401  (they register)
+from mailhost.imap import anystate, authenticated, login, pulls, selected  # noqa: F401  (they register)
 from mailhost.imap import commands as grammar
 from mailhost.imap.args import Args, ParseError
 from mailhost.imap.capabilities import capabilities
@@ -510,11 +510,12 @@ class IMAPSession:
         view, folder = self.view, self.folder
         assert view is not None and folder is not None
         self._last_pull = self.clock.seconds()
-        changes = await self.blocking.run(folder.changes_since, view.modseq)
+        changes, claimed = await pulls.pull(
+            self.blocking, folder, view.modseq, claim=not view.read_only
+        )
         if self.view is not view:
             return
-        if view.apply(changes) and not view.read_only:
-            claimed = await self.blocking.run(folder.claim_recent)
+        if view.apply(changes):
             self._recent_claimed |= claimed
 
     def _flush(self, allow_expunge: bool) -> None:
