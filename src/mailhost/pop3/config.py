@@ -27,9 +27,8 @@ class POP3Config:
     #: Offer APOP (RFC 1939 §7): the greeting carries a timestamp and ``APOP user digest``
     #: logs in without sending the password, even without TLS. It rests on weak MD5 and
     #: needs the password stored in the clear: only users with a {PLAIN} or {CLEARTEXT}
-    #: passwd-file value and no two-factor login can use it (with ``[auth] rehash`` on, a
-    #: password login turns that value into a hash). Keep it off unless an old client
-    #: needs it.
+    #: passwd-file value and no two-factor login can use it (``[auth] rehash`` then leaves
+    #: such values as they are). Keep it off unless an old client needs it.
     apop: bool = False
     #: UIDL form of (UIDVALIDITY, UID): "dovecot" (Dovecot's default ``%08Xu%08Xv``, lower
     #: case hex), "cyrus" (``UIDVALIDITY.UID``), "courier" (``UIDVALIDITY-UID``), "uidonly".
