@@ -10,6 +10,7 @@ from authkit import PARAMS, START, TLS_IMAP, TLS_POP, Host, make_config
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from zope.interface import Interface
 
 from mailhost.auth import build_authenticator, manage
@@ -197,7 +198,53 @@ def test_password_check_runs_through_blocking(tmp_path: Path) -> None:
     out: list[object] = []
     auth.login("alice", "correct horse", TLS_IMAP).addBoth(out.append)
     assert out == [] and len(blocking.calls) == 1  # the check waits in the pool's queue
-    blocking.drain()  # the check, then the store account lookup
+    # one trip: the check, then (in the same call) the store account lookup
+    assert len(blocking.drain()) == 1
+    assert len(out) == 1 and out[0].username == "alice"  # type: ignore[attr-defined]
+
+
+def test_failed_check_opens_no_account(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    manage.add_user(PasswdFile(config.auth.passwd_file), "alice", "correct horse", PARAMS)
+    opened: list[str] = []
+
+    class Store(MemoryStore):
+        def account(self, username: str):  # type: ignore[no-untyped-def]
+            opened.append(username)
+            return super().account(username)
+
+    blocking = QueuedBlocking()
+    clock = Clock()
+    auth = build_authenticator(config, Store(), blocking, clock)
+    out: list[object] = []
+    auth.login("alice", "wrong", TLS_IMAP).addBoth(out.append)
+    assert len(blocking.drain()) == 1
+    clock.advance(3600)  # the throttle holds the answer back
+    assert opened == []
+    assert len(out) == 1 and isinstance(out[0], Failure) and out[0].check(UnauthorizedLogin)
+    out[0].trap(UnauthorizedLogin)
+
+
+def test_account_trouble_after_the_check_is_the_realms_to_report(tmp_path: Path) -> None:
+    """A store failing to open the account in the checker's trip is tried again by the
+    realm on its own, which reports the trouble as it always did."""
+    config = make_config(tmp_path)
+    manage.add_user(PasswdFile(config.auth.passwd_file), "alice", "correct horse", PARAMS)
+    attempts: list[str] = []
+
+    class Store(MemoryStore):
+        def account(self, username: str):  # type: ignore[no-untyped-def]
+            attempts.append(username)
+            if len(attempts) == 1:
+                raise TemporaryFailure("disk busy")
+            return super().account(username)
+
+    blocking = QueuedBlocking()
+    auth = build_authenticator(config, Store(), blocking, Clock())
+    out: list[object] = []
+    auth.login("alice", "correct horse", TLS_IMAP).addBoth(out.append)
+    assert len(blocking.drain()) == 2  # the check (whose lookup failed), the realm's lookup
+    assert attempts == ["alice", "alice"]
     assert len(out) == 1 and out[0].username == "alice"  # type: ignore[attr-defined]
 
 

@@ -53,7 +53,7 @@ def build_authenticator(
     )
     sessions = SessionWatch(state, blocking, reactor, auth.revocation_check_interval)
     realm = MailRealm(store, blocking, sessions.hooks, passwd_settings(passwd))
-    portal = Portal(realm, [MailChecker(verifier, blocking)])
+    portal = Portal(realm, [MailChecker(verifier, blocking, prepare=realm.open_account)])
     return PortalAuthenticator(
         portal,
         reactor,

@@ -8,7 +8,9 @@ open for the user, so the checker can scope app passwords and device grants.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import ICredentials, IUsernamePassword
@@ -76,6 +78,9 @@ class AvatarId(str):
     """The avatar id the checker returns: the user name plus how the login was proved."""
 
     result: CheckResult
+    #: What the checker's ``prepare`` opened for the realm in the same trip to the thread
+    #: pool (``None``: the realm opens it itself).
+    opened: Any = None
 
     def __new__(cls, result: CheckResult) -> AvatarId:
         self = super().__new__(cls, result.user)
@@ -98,17 +103,24 @@ class MailChecker:
     credentialInterfaces = (IContextCredentials, IAPOPCredentials)
     log = Logger()
 
-    def __init__(self, verifier: Verifier, blocking: Blocking) -> None:
+    def __init__(
+        self, verifier: Verifier, blocking: Blocking, prepare: Prepare | None = None
+    ) -> None:
         self.verifier = verifier
         self.blocking = blocking
+        #: Run after a successful check in the same blocking call (the realm's
+        #: ``open_account``), so a login costs one trip to the thread pool, not two.
+        self.prepare = prepare
 
     # Twisted declares avatar ids as bytes; Portal passes any object through to the realm.
     def requestAvatarId(  # type: ignore[override]
         self, credentials: ContextCredentials | APOPCredentials
     ) -> Deferred[AvatarId]:
-        d: Deferred[CheckResult]
+        d: Deferred[tuple[CheckResult, Any]]
         if isinstance(credentials, APOPCredentials):
             d = self.blocking.run(
+                _checked,
+                self.prepare,
                 check_apop,
                 self.verifier.passwd,
                 self.verifier.state,
@@ -118,6 +130,8 @@ class MailChecker:
             )
         else:
             d = self.blocking.run(
+                _checked,
+                self.prepare,
                 self.verifier.check,
                 credentials.username,
                 credentials.password,
@@ -126,11 +140,14 @@ class MailChecker:
                 credentials.code_allowed,
             )
 
-        def done(result: CheckResult) -> AvatarId:
+        def done(answer: tuple[CheckResult, Any]) -> AvatarId:
+            result, opened = answer
             credentials.result = result
             if not result.ok:
                 raise CheckFailed(result)
-            return AvatarId(result)
+            avatar_id = AvatarId(result)
+            avatar_id.opened = opened
+            return avatar_id
 
         def trouble(f: Failure) -> Failure:
             f.trap(PasswdError, StateError)
@@ -138,3 +155,24 @@ class MailChecker:
             return Failure(TemporaryFailure(str(f.value)))
 
         return d.addCallbacks(done, trouble)
+
+
+#: ``(user name) -> whatever the realm needs opened``; blocking (runs in the thread pool).
+Prepare = Callable[[str], Any]
+
+
+def _checked(
+    prepare: Prepare | None, check: Callable[..., CheckResult], *args: Any
+) -> tuple[CheckResult, Any]:
+    """``check(*args)`` and, when it succeeds, ``prepare(user)``: one blocking call.
+
+    A ``prepare`` that fails leaves the opening to the realm, which meets (and reports)
+    the same trouble on its own path.
+    """
+    result = check(*args)
+    if not result.ok or prepare is None:
+        return result, None
+    try:
+        return result, prepare(result.user)
+    except Exception:
+        return result, None

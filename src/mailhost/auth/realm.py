@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.cred.portal import IRealm
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from zope.interface import Interface, implementer
 
 from mailhost.auth.api import MailUser, ProtocolName
@@ -80,9 +80,15 @@ class MailRealm:
         self.hooks = hooks
         self.settings = settings
 
-    def _open(self, username: str) -> tuple[Any, Mapping[str, str]]:
-        """The store account and the per-user settings (blocking: disk)."""
+    def open_account(self, username: str) -> tuple[Any, Mapping[str, str]]:
+        """The store account and the per-user settings (blocking: disk).
+
+        The checker may call it right after the password check, in the same trip to the
+        thread pool, and hand the result over on the avatar id (``opened``).
+        """
         return self.store.account(username), dict(self.settings(username))
+
+    _open = open_account
 
     def requestAvatar(
         self, avatarId: Any, mind: object, *interfaces: Any
@@ -102,4 +108,7 @@ class MailRealm:
             )
             return iface, user, logout
 
+        opened = getattr(avatarId, "opened", None)
+        if opened is not None:
+            return succeed(made(opened))
         return self.blocking.run(self._open, username).addCallback(made)

@@ -57,6 +57,9 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
     s.folder, s.view = folder, view
     s.state = SELECTED
     s._unsubscribe = s.changes.subscribe(s.account.username, folder.folder_id, s._wake)
+    # the view is as new as the listing; a change between the listing and the
+    # subscription woke nobody, but the next command's first pull sees it
+    s.stale = False
     for line in view.flags_lines():
         s._send(line)
     s._send(b"* %d EXISTS" % view.exists)

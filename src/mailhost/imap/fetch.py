@@ -88,6 +88,16 @@ def _header_only(it: FetchItem) -> bool:
     return it.name == b"BODY[]" and not it.path and it.text in _HEADER_TEXTS
 
 
+def _bare_header(it: FetchItem) -> bool:
+    """``BODY[HEADER]`` (or ``RFC822.HEADER``) of the message itself."""
+    return (
+        it.name == b"BODY[]"
+        and not it.path
+        and it.text is not None
+        and (it.text.upper() == "HEADER")
+    )
+
+
 def _needs_parse(it: FetchItem) -> bool:
     return (
         it.name in _PARSED_ITEMS
@@ -169,12 +179,21 @@ async def _parsed(s: IMAPSession, uid: int, header_only: bool) -> tuple[bytes, A
     return hit[0], hit[1]
 
 
-def load_headers(folder: Folder, uids: list[int]) -> dict[int, tuple[bytes, Any]]:
-    """Headers of several messages, parsed, in one trip off the reactor; gone ones left out."""
+def load_headers(
+    folder: Folder, uids: list[int], *, bare: bool = False
+) -> dict[int, tuple[bytes, Any]]:
+    """Headers of several messages, parsed, in one trip off the reactor; gone ones left out.
+
+    ``bare``: only ``BODY[HEADER]`` of the message itself is wanted, which is the header
+    block as read: such headers come back unparsed (part ``None``).
+    """
     out: dict[int, tuple[bytes, Any]] = {}
     for uid in uids:
         try:
             data = folder.read_header(uid)
+            if bare and data.endswith(b"\r\n\r\n"):
+                out[uid] = (data, None)
+                continue
             if data.endswith(b"\r\n\r\n") or data == b"\r\n":
                 out[uid] = (data, parse(data, headers_only=True))
                 continue
@@ -205,6 +224,7 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     if not view.read_only and any(it.sets_seen for it in items):
         unseen = [u for u in live if SEEN not in view.peek_flags(u)]
         if unseen:
+            s.stale = True
             changed = await s.run(folder.set_flags, unseen, [SEEN], FlagMode.ADD)
             for info in changed:
                 view.record_flags(info.uid, info.flags)
@@ -222,6 +242,9 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     # alone when they are enough (the usual listing of a folder), else whole messages,
     # up to about _BATCH_BYTES of them
     header_only = all(_header_only(it) for it in structured)
+    # BODY[HEADER] of the messages themselves (a client's usual header listing) is the
+    # header block as read: nothing to parse
+    bare = bool(structured) and all(_bare_header(it) for it in structured)
     batched = bool(structured) and not any(_streamable(it) for it in items)
     loaded: dict[int, tuple[bytes, Any]] = {}
     tried: set[int] = set()
@@ -249,12 +272,13 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
             need = [b for b in batch if b not in loaded]
             tried = set(loaded)
             if need:
-                got, done = await s.run(load_parsed, folder, need, header_only)
+                got, done = await s.run(load_parsed, folder, need, header_only, bare)
                 loaded.update(got)
                 tried.update(need[:done])
                 for b in list(got)[-_CACHE_ENTRIES:]:
                     data, part = got[b]
-                    _remember(s, b, data, part, whole=not header_only)
+                    if part is not None:
+                        _remember(s, b, data, part, whole=not header_only)
             if u not in loaded:
                 complete = False
                 continue
@@ -299,7 +323,7 @@ async def _listing(s: IMAPSession, uids: list[int]) -> dict[int, MessageInfo]:
 
 
 def load_parsed(
-    folder: Folder, uids: list[int], header_only: bool
+    folder: Folder, uids: list[int], header_only: bool, bare: bool = False
 ) -> tuple[dict[int, tuple[bytes, Any]], int]:
     """Several messages parsed (or their headers), in one trip off the reactor.
 
@@ -307,7 +331,7 @@ def load_parsed(
     tried: whole messages are read until about ``_BATCH_BYTES`` are held.  Blocking.
     """
     if header_only:
-        return load_headers(folder, uids), len(uids)
+        return load_headers(folder, uids, bare=bare), len(uids)
     out: dict[int, tuple[bytes, Any]] = {}
     held = 0
     for done, uid in enumerate(uids, 1):
@@ -455,7 +479,10 @@ def _format(
             pieces.append((it.label, start, length))
         else:
             assert parsed is not None
-            data = section_bytes(parsed[1], parsed[0], it.path, it.text, it.fields)
+            if parsed[1] is None:
+                data = parsed[0]  # a bare header block (see load_headers)
+            else:
+                data = section_bytes(parsed[1], parsed[0], it.path, it.text, it.fields)
             if data is None:
                 data = b""
             elif it.origin is not None:

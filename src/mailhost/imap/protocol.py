@@ -12,7 +12,9 @@ untagged updates for the selected mailbox come from the session's
 IDLEs.  The session never writes between commands otherwise.
 
 The change feed is a reliable pull (``Folder.changes_since``) plus best-effort wake-ups
-(:class:`mailhost.changes.ChangeHub`).  A command always pulls; an IDLE session pulls on a
+(:class:`mailhost.changes.ChangeHub`).  A command (but LOGOUT) always pulls before it
+runs, and again after it unless wake-ups are pushed, none came and the command changed
+nothing; an IDLE session pulls on a
 wake-up, every ``idle_poll_interval`` seconds without one and at each keep-alive tick, so
 a lost wake-up (or none at all) delays an update but never hides it.
 """
@@ -45,6 +47,7 @@ from mailhost.imap.dispatch import (
     LOGOUT,
     NO_EXPUNGE,
     NOT_AUTHENTICATED,
+    PURE,
     SEL,
     SELECTED,
     UID_COMMANDS,
@@ -127,6 +130,10 @@ class IMAPSession:
         self._idle_poll: Any = None
         #: When the last pull of the selected mailbox began (``clock.seconds()``).
         self._last_pull = 0.0
+        #: Something may have changed the selected mailbox since the last pull began: a
+        #: wake-up arrived or the command changed it.  While the hub pushes wake-ups, a
+        #: command that leaves this False needs no second pull (see :meth:`_pull_again`).
+        self.stale = True
         self._idling = False
         self._idle_sync_running = False
         self._idle_sync_again = False
@@ -449,7 +456,8 @@ class IMAPSession:
                 full_name = b"UID " + sub
                 entry = COMMANDS[sub]
             self._current_name = full_name
-            if self.view is not None:
+            if self.view is not None and name != b"LOGOUT":
+                # every command looks: a folder deleted or recreated elsewhere wakes nobody
                 await self._pull()
                 if uid:
                     # RFC 3501 §7.4.1: a UID command may report expunges, and doing so
@@ -468,21 +476,26 @@ class IMAPSession:
             status, text = b"NO", to_no(e).line()
         if self._closed:
             return
+        if name not in PURE:
+            self.stale = True
         if self.view is not None:
-            try:
-                await self._pull()
-            except ViewReset:
-                self._send(b"* BYE Mailbox was recreated; select it again")
-                self._close()
-                return
-            except errors.NoSuchFolder:
-                self._send(b"* BYE Selected mailbox was deleted")
-                self._close()
-                return
-            except KNOWN as e:
-                # transient store trouble: the updates wait for the next command
-                log.warn("IMAP update pull failed: {error!r}", error=e)
-            else:
+            pulled = True
+            if self._pull_again():
+                try:
+                    await self._pull()
+                except ViewReset:
+                    self._send(b"* BYE Mailbox was recreated; select it again")
+                    self._close()
+                    return
+                except errors.NoSuchFolder:
+                    self._send(b"* BYE Selected mailbox was deleted")
+                    self._close()
+                    return
+                except KNOWN as e:
+                    # transient store trouble: the updates wait for the next command
+                    log.warn("IMAP update pull failed: {error!r}", error=e)
+                    pulled = False
+            if pulled:
                 self._flush(allow_expunge=uid or name not in NO_EXPUNGE)
         if status == b"BAD":
             self._bad(tag + b" BAD " + text)
@@ -506,13 +519,29 @@ class IMAPSession:
 
     # -- the selected mailbox ----------------------------------------------------------
 
+    def _pull_again(self) -> bool:
+        """Whether a command must pull again once it has run (it always pulls first).
+
+        RFC 3501 §5.2: changes by others must reach the client.  While the hub pushes,
+        every change to the selected mailbox made through the store or seen by the
+        watcher wakes this session, so with no wake-up since the pull before the command
+        and a command that changed nothing itself (:data:`~mailhost.imap.dispatch.PURE`)
+        the second pull would learn nothing.  Without push every command pulls twice.
+        """
+        return self.stale or not self.changes.push_enabled
+
     async def _pull(self) -> None:
         view, folder = self.view, self.folder
         assert view is not None and folder is not None
         self._last_pull = self.clock.seconds()
-        changes, claimed = await pulls.pull(
-            self.blocking, folder, view.modseq, claim=not view.read_only
-        )
+        self.stale = False
+        try:
+            changes, claimed = await pulls.pull(
+                self.blocking, folder, view.modseq, claim=not view.read_only
+            )
+        except BaseException:
+            self.stale = True  # nothing learnt: the next command tries again
+            raise
         if self.view is not view:
             return
         if view.apply(changes):
@@ -528,6 +557,7 @@ class IMAPSession:
     def _wake(self) -> None:
         """A change to the selected folder (or an IDLE poll): pull and report it now if
         the client is IDLEing."""
+        self.stale = True
         if self._idling and not self._closed:
             if self._idle_sync_running:
                 self._idle_sync_again = True

@@ -1,0 +1,110 @@
+"""Trips to the store per command of a short session (the pull after a command is skipped
+while wake-ups are pushed and nothing happened), and what still makes a command pull."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from imapkit import Client, Host, untagged
+
+from mailhost.blocking import InlineBlocking
+
+
+class Counting(InlineBlocking):
+    """Inline calls, counted by the name of the function run."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def run(self, f: Any, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append(getattr(f, "__name__", "?"))
+        return super().run(f, *args, **kwargs)
+
+    def take(self) -> list[str]:
+        calls, self.calls = self.calls, []
+        return calls
+
+
+def _session(push: bool) -> tuple[Host, Client, Counting]:
+    blocking = Counting()
+    h = Host(blocking=blocking, push=push)
+    for i in range(5):
+        h.deliver(b"Subject: %d\r\n\r\nbody\r\n" % i)
+    c = h.connect()
+    c.login()
+    return h, c, blocking
+
+
+PULL = "_changes_and_recent"
+
+
+@pytest.mark.parametrize("push", [True, False], ids=["push", "pull-only"])
+def test_trips_of_a_short_session(push: bool) -> None:
+    _, c, blocking = _session(push)
+    blocking.take()
+    assert b"S1 OK" in c.cmd("S1 SELECT INBOX")
+    # one call opens the folder, lists its flags and claims \Recent
+    assert blocking.take() == ["_open_folder"] + ([] if push else [PULL])
+    out = c.cmd("F1 FETCH 1,3,5 (BODY.PEEK[HEADER])")
+    assert out.count(b" FETCH (") == 3
+    # the headers of all three messages in one call
+    assert blocking.take() == [PULL, "load_parsed"] + ([] if push else [PULL])
+    assert c.cmd("N1 NOOP") == b"N1 OK NOOP completed\r\n"
+    assert blocking.take() == [PULL] + ([] if push else [PULL])
+    assert b"O1 OK" in c.cmd("O1 LOGOUT")
+    # the session ends: nothing to report any more
+    assert blocking.take() == []
+
+
+def test_wake_up_during_a_command_brings_the_pull_after_it() -> None:
+    h, c, blocking = _session(True)
+    c.select()
+    blocking.take()
+    # a delivery while FETCH reads (after its first pull) wakes the session
+    folder: Any = c.session.folder  # type: ignore[union-attr]
+    folder.read_header = _deliver_then(h, folder.read_header)
+    out = c.cmd("F1 FETCH 1 (BODY.PEEK[HEADER])")
+    assert b"* 6 EXISTS" in out
+    assert blocking.take() == [PULL, "load_parsed", PULL]
+
+
+def _deliver_then(h: Host, f: Any) -> Any:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        h.deliver(b"Subject: late\r\n\r\nbody\r\n")
+        return f(*args, **kwargs)
+
+    return wrapped
+
+
+def test_a_command_that_changes_the_mailbox_pulls_after_it() -> None:
+    h, c, blocking = _session(True)
+    c.select()
+    h.store.remove_listener(h.hub.notify)  # even with its wake-up lost, STORE is followed up
+    blocking.take()
+    out = c.cmd("T1 STORE 1 +FLAGS.SILENT (\\Flagged)")
+    assert b"T1 OK" in out
+    calls = blocking.take()
+    assert calls[0] == PULL and calls[-1] == PULL
+
+
+def test_fetch_setting_seen_pulls_after_it() -> None:
+    _h, c, blocking = _session(True)
+    c.select()
+    blocking.take()
+    out = c.cmd("F1 FETCH 2 (BODY[HEADER])")
+    assert b"\\Seen" in out
+    assert blocking.take()[-1] == PULL
+
+
+def test_change_by_another_session_is_reported_without_a_pull_after() -> None:
+    h, a, blocking = _session(True)
+    a.select()
+    b = h.connect()
+    b.login()
+    b.select()
+    b.cmd("T1 STORE 1 +FLAGS (\\Answered)")
+    blocking.take()
+    out = a.cmd("N1 NOOP")
+    assert b"* 1 FETCH (UID 1 FLAGS (\\Answered \\Recent))" in untagged(out)
+    assert blocking.take() == [PULL]  # the wake-up came before the NOOP: its first pull saw it
