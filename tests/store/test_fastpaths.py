@@ -16,7 +16,13 @@ from mailhost.store.api import DELETED, FLAGGED, INBOX, SEEN, FlagMode, MessageI
 from mailhost.store.crlf import crlf_size, crlf_size_fd, header_block, read_fd, to_crlf
 from mailhost.store.maildir import MaildirStore
 from mailhost.store.maildir import state as state_mod
-from mailhost.store.maildir.filename import delivery_order, natural_key
+from mailhost.store.maildir.filename import (
+    base_of,
+    delivery_order,
+    listed_bases,
+    listed_infos,
+    natural_key,
+)
 from mailhost.store.maildir.folder import HEADER_CHUNK
 
 LF_MSG = b"From: x@example.org\nSubject: fast\n\nbody\n"
@@ -24,6 +30,11 @@ LF_MSG = b"From: x@example.org\nSubject: fast\n\nbody\n"
 names = st.text(alphabet="0123456789.MPQabc,=:-", min_size=1, max_size=16)
 dotted = st.builds(
     lambda sec, rest: f"{sec}.{rest}", st.integers(0, 30), st.text(alphabet="0123456789MPQa.")
+)
+epoch = st.builds(
+    lambda sec, rest: f"{sec}.{rest}",
+    st.integers(1_700_000_000, 1_700_000_009),
+    st.text(alphabet="0123456789MPQa.,=:"),
 )
 lines = st.lists(st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b"xyz"]), max_size=40).map(b"".join)
 
@@ -39,6 +50,21 @@ def test_delivery_order_of_any_names_is_natural_order(bases: list[str]) -> None:
     got = delivery_order(list(bases))
     assert sorted(got) == sorted(bases)
     assert [natural_key(b) for b in got] == sorted(natural_key(b) for b in bases)
+
+
+@given(st.lists(st.one_of(epoch, epoch, names), unique=True))
+def test_delivery_order_of_epoch_names_is_natural_order(bases: list[str]) -> None:
+    """Names with same-width second counts (shared seconds too) take the string-sort path."""
+    got = delivery_order(list(bases))
+    assert sorted(got) == sorted(bases)
+    assert [natural_key(b) for b in got] == sorted(natural_key(b) for b in bases)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["new/", "cur/"]), names)))
+def test_listed_bases_and_infos_match_the_plain_split(listed: list[tuple[str, str]]) -> None:
+    full = [sub + name for sub, name in listed]
+    assert listed_bases(full) == [base_of(n[4:]) for n in full]
+    assert listed_infos(full) == [n.partition(":")[2] for n in full]
 
 
 @given(lines, st.integers(1, 7))

@@ -22,6 +22,8 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import TypeVar
 
 from mailhost.store.api import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN
 
@@ -34,6 +36,7 @@ KEYWORD_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 _counter = itertools.count()
 _counter_lock = threading.Lock()
+_K = TypeVar("_K", int, str)
 _SIZE_RE = re.compile(r",([SW])=(\d+)")
 
 
@@ -150,10 +153,31 @@ def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
 def delivery_order(bases: list[str]) -> list[str]:
     """``sorted(bases, key=natural_key)``, fast for the usual ``<seconds>.<rest>`` names.
 
-    Such names compare first by their leading number, so they are sorted by it and only
-    runs sharing a second need the full :func:`natural_key`; any other shape falls back
-    to sorting everything by :func:`natural_key`.
+    When every base starts with ASCII digits of one width and a dot (epoch seconds), a
+    plain string sort already orders them by that number, and only runs sharing a second
+    need the full :func:`natural_key` (a first look at a big folder sorts every name).
+    Other names with a numeric head are sorted by it, then by :func:`natural_key`; any
+    other shape is sorted by :func:`natural_key` alone.
     """
+    ordered = sorted(bases)
+    if not ordered:
+        return ordered
+    width = ordered[0].find(".")
+    if width > 0 and min(map(len, ordered)) > width:
+        heads = list(map(itemgetter(slice(0, width)), ordered))
+        digits = "".join(heads)
+        if (
+            digits.isascii()
+            and digits.isdecimal()
+            and "".join(map(itemgetter(width), ordered)).count(".") == len(ordered)
+        ):
+            if len(set(heads)) == len(heads):
+                return ordered
+            out: list[str] = []
+            for _sec, run in itertools.groupby(zip(heads, ordered, strict=True), key=_first):
+                same = [base for _, base in run]
+                out.extend(same if len(same) == 1 else sorted(same, key=natural_key))
+            return out
     keyed: list[tuple[int, str]] = []
     for base in bases:
         head, dot, _rest = base.partition(".")
@@ -163,11 +187,21 @@ def delivery_order(bases: list[str]) -> list[str]:
     keyed.sort(key=_first)
     if len({sec for sec, _ in keyed}) == len(keyed):
         return [base for _, base in keyed]
-    out: list[str] = []
-    for _sec, run in itertools.groupby(keyed, key=_first):
-        out.extend(sorted((base for _, base in run), key=natural_key))
+    out = []
+    for _sec, krun in itertools.groupby(keyed, key=_first):
+        out.extend(sorted((base for _, base in krun), key=natural_key))
     return out
 
 
-def _first(item: tuple[int, str]) -> int:
+def listed_bases(names: list[str]) -> list[str]:
+    """``base_of(n[4:])`` of each ``new/<file>`` or ``cur/<file>`` name."""
+    return [name[4:].partition(INFO_SEP)[0] for name in names]
+
+
+def listed_infos(names: list[str]) -> list[str]:
+    """The info part (after ``:``) of each of ``names``; ``""`` for a name without one."""
+    return [name.partition(INFO_SEP)[2] for name in names]
+
+
+def _first(item: tuple[_K, str]) -> _K:
     return item[0]

@@ -18,13 +18,17 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
+import gc
 import os
 import shutil
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
+from operator import attrgetter, mod
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +52,8 @@ from mailhost.store.maildir.filename import (
     cur_name,
     delivery_order,
     format_info,
+    listed_bases,
+    listed_infos,
     new_base,
     parse_info,
     sizes_of,
@@ -153,6 +159,52 @@ def _measure_many(folder_dir: str, names: list[str]) -> list[tuple[int, int] | N
     return out
 
 
+def _lazy_uid_line(uid: int, base: str) -> str:
+    """The uidlist line of a file taken in without measuring it."""
+    if "," in base:
+        return ul.record_line(uid, base, None, sizes_of(base)[0])
+    return f"{uid} :{base}\n"
+
+
+_gc_lock = threading.Lock()
+_gc_holds = 0
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Keep the cyclic garbage collector off while a folder's state is loaded.
+
+    Loading a big folder creates one tracked object per message and nothing cyclic, yet
+    every few hundred of them would start a collection that walks the whole (growing)
+    heap: on a first look at 100,000 messages that is a good part of the time.  Nested and
+    concurrent uses are counted, so the collector is turned on again by the last one out,
+    and only if it was on."""
+    global _gc_holds
+    with _gc_lock:
+        if _gc_holds == 0 and not gc.isenabled():
+            held = False
+        else:
+            held = True
+            _gc_holds += 1
+            gc.disable()
+    try:
+        yield
+    finally:
+        if held:
+            with _gc_lock:
+                _gc_holds -= 1
+                if _gc_holds == 0:
+                    gc.enable()
+
+
+def _lazy_uid_lines(uids: Iterable[int], bases: list[str]) -> Iterable[str]:
+    """:func:`_lazy_uid_line` of each pair; one formatting pass when no base carries a
+    size (foreign names seldom do)."""
+    if any("," in base for base in bases):
+        return map(_lazy_uid_line, uids, bases)
+    return map(mod, repeat("%d :%s\n"), zip(uids, bases, strict=True))
+
+
 def _cut_torn_tail(path: Path, size: int, end: int) -> None:
     """Drop a partial last line left by a writer that was killed (folder lock held, so
     no writer is active)."""
@@ -198,6 +250,10 @@ class Msg:
         self.name = name
         #: the MessageInfo last built for it (None after a change)
         self.info: MessageInfo | None = None
+
+
+_name = attrgetter("name")
+_modseq = attrgetter("modseq")
 
 
 class FolderState:
@@ -488,6 +544,10 @@ class FolderState:
                         os.unlink(tmp.path)
 
     def _load(self) -> None:
+        with _no_cycle_collection():
+            self._load_now()
+
+    def _load_now(self) -> None:
         self._reset()
         self._dirs()
         self._sweep()
@@ -585,12 +645,16 @@ class FolderState:
         self.loaded = True
         self._changed = True
         rewrite = header is None or header.guid != self.guid
-        self._uidlist_rewrite = rewrite
+        # without a uidlist every message found is new and queues its uidlist line, in
+        # UID order: those lines are the new uidlist (no second pass over the messages)
+        self._uidlist_rewrite = header is not None and rewrite
         try:
             self._maybe_scan(force=True)
         finally:
             self._uidlist_rewrite = False
-        if rewrite:
+        if header is None:
+            self._write_uidlist(self.ubuf)
+        elif rewrite:
             self._write_uidlist()
         else:
             self.u_pending = self.uidlist_stamp
@@ -798,15 +862,16 @@ class FolderState:
             # another program may have renamed a file while we listed: look again
             present |= self._listdir()
             vanished = known.keys() - present
-        appeared = present - known.keys()
+        appeared = present - known.keys() if known else present
         modseq = self.highestmodseq + 1
         if not known and not self.pending_uids:
             # a first look (no index, no uidlist): unless a base shows up twice, every
             # file is simply taken in, in delivery order
-            first = {name[4:].partition(":")[0]: name for name in appeared}
-            if len(first) == len(appeared):
+            listed = list(appeared)
+            first = dict(zip(listed_bases(listed), listed, strict=True))
+            if len(first) == len(listed):
                 order = delivery_order(list(first))
-                if self._take_in_new([first[b] for b in order], modseq, order):
+                if self._take_in_new(list(map(first.__getitem__, order)), modseq, order):
                     self.highestmodseq = max(self.highestmodseq, modseq)
                 return
         used_modseq = False
@@ -925,20 +990,22 @@ class FolderState:
         first = uid = self.uidnext
         total = 0
         if self.lazy_sizes:
-            unknown = ix.UNKNOWN
+            # one pass of C-level maps per structure: a first look at a big foreign
+            # folder takes in every file here
+            uid = first + len(names)
+            uids = range(first, uid)
             if own_bases is None:
-                own_bases = [name[4:].partition(":")[0] for name in names]
-            for name, base in zip(names, own_bases, strict=True):
-                msgs[uid] = Msg(uid, modseq, modseq, unknown, unknown, name)
-                by_name[name] = uid
-                if bases is not None:
-                    bases[base] = uid
-                wbuf.append(f"A {uid} {modseq} {modseq} - - {name}\n")
-                if ubuf is not None:
-                    size = sizes_of(base)[0] if "," in base else None
-                    ubuf.append(ul.record_line(uid, base, None, size))
-                uid += 1
-            self.unsized.update(range(first, uid))
+                own_bases = listed_bases(names)
+            same, unknown = repeat(modseq), repeat(ix.UNKNOWN)
+            msgs.update(zip(uids, map(Msg, uids, same, same, unknown, unknown, names), strict=True))
+            by_name.update(zip(names, uids, strict=True))
+            if bases is not None:
+                bases.update(zip(own_bases, uids, strict=True))
+            line = f"A %d {modseq} {modseq} - - %s\n"
+            wbuf.extend(map(mod, repeat(line), zip(uids, names, strict=True)))
+            if ubuf is not None:
+                ubuf.extend(_lazy_uid_lines(uids, own_bases))
+            self.unsized.update(uids)
         else:
             for name, got in zip(names, _measure_many(self.dir, names), strict=True):
                 if got is None:
@@ -1061,15 +1128,27 @@ class FolderState:
             )
             self.index_lines += n
 
-    def _write_uidlist(self) -> None:
+    def _write_uidlist(self, lines: list[str] | None = None) -> None:
+        """Write the whole uidlist; ``lines``: the record of every message, in UID order,
+        when the caller has them already."""
         header = ul.UidListHeader(3, self.uidvalidity, self.uidnext, self.guid)
         msgs = self.msgs
         parts = [ul.format_header(header)]
-        for uid in sorted(msgs):
-            m = msgs[uid]
-            base = m.name[4:].partition(":")[0]
-            size = sizes_of(base)[0] if "," in base else None
-            parts.append(ul.record_line(uid, base, m.vsize if m.mtime_ns >= 0 else None, size))
+        if lines is not None:
+            parts.extend(lines)
+        elif len(self.unsized) == len(msgs):
+            order = sorted(msgs)
+            bases = listed_bases(list(map(_name, map(msgs.__getitem__, order))))
+            # nothing measured yet (a first look): no sizes to write
+            parts.extend(_lazy_uid_lines(order, bases))
+        else:
+            order = sorted(msgs)
+            ordered = list(map(msgs.__getitem__, order))
+            bases = listed_bases(list(map(_name, ordered)))
+            for uid, m, base in zip(order, ordered, bases, strict=True):
+                size = sizes_of(base)[0] if "," in base else None
+                vsize = m.vsize if m.mtime_ns >= 0 else None
+                parts.append(ul.record_line(uid, base, vsize, size))
         text = "".join(parts)
         st = atomic_write(self.path / UIDLIST, text.encode("utf-8", "surrogateescape"), self.fsync)
         self.ubuf = []
@@ -1120,7 +1199,10 @@ class FolderState:
     # -- reading messages ------------------------------------------------------------
 
     def flags_of(self, name: str) -> frozenset[str]:
-        info = name.partition(":")[2] if ":" in name else None
+        return self._info_flags(name.partition(":")[2] if ":" in name else None)
+
+    def _info_flags(self, info: str | None) -> frozenset[str]:
+        """The flags an info part (``None``: the name has none) stands for, cached."""
         flags = self.flag_cache.get(info)
         if flags is None:
             parsed = parse_info(info)
@@ -1194,19 +1276,25 @@ class FolderState:
         if order is None:
             order = self._order = sorted(msgs)
             self._listing = None
-        flags_of = self.flags_of
-        ordered = [msgs[u] for u in order]
-        flags = [flags_of(m.name) for m in ordered]
+        ordered = list(map(msgs.__getitem__, order))
+        # per-message work in C-level passes: a SELECT of a big folder lists every message
+        infos = listed_infos(list(map(_name, ordered)))
+        counts = Counter(infos)
+        cache = self.flag_cache
+        for info in counts.keys() - cache.keys():
+            # "" (no info part) means no flags, as None does for flags_of
+            self._info_flags(info)
+        flags = list(map(cache.__getitem__, infos))
         unseen = self._unseen
         if unseen is None:
-            unseen = self._unseen = sum(1 for f in flags if SEEN not in f)
+            unseen = self._unseen = sum(n for i, n in counts.items() if SEEN not in cache[i])
         return FlagListing(
             uidvalidity=self.uidvalidity,
             uidnext=self.uidnext,
             highestmodseq=self.highestmodseq,
             uids=list(order),
             flags=flags,
-            modseqs=[m.modseq for m in ordered],
+            modseqs=list(map(_modseq, ordered)),
             unseen=unseen,
             recent=len(order) - bisect.bisect_right(order, self.recent_floor),
         )
@@ -1477,7 +1565,7 @@ class FolderState:
         os.rename(tmp, target)
 
     def claim_recent(self) -> frozenset[int]:
-        claimed = frozenset(u for u in self.msgs if u > self.recent_floor)
+        claimed = frozenset(filter(self.recent_floor.__lt__, self.msgs))
         if self.uidnext - 1 > self.recent_floor:
             self.record(ix.rec_value("R", self.uidnext - 1))
         return claimed
