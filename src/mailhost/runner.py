@@ -80,4 +80,5 @@ def _install_sighup(host: MailHostService, reactor: Any) -> None:
         return
     tls = host.tls
     if tls is not None and hasattr(signal, "SIGHUP"):
-        install_sighup_reload(tls, reactor)
+        # the certificate files are read in the thread pool, not on the reactor
+        install_sighup_reload(tls, reactor, run=host.blocking.run)

@@ -124,6 +124,8 @@ class MailHostService(MultiService):
     authenticator: Any
     #: The TLS provider (None without TLS listeners); ``reload()`` re-reads certificates.
     tls: Any = None
+    #: Where disk work runs (the service's thread pool).
+    blocking: Any = None
     listeners: list[ListenerService] = field(default_factory=list)
     _on_stop: list[Callable[[], None]] = field(default_factory=list)
 
@@ -187,6 +189,10 @@ def build_service(
             log.warn("{warning}", warning=warning)
 
     host = MailHostService(config=config, store=store, changes=changes, authenticator=authenticator)
+    host.blocking = blocking
+    stop_auth = getattr(authenticator, "stop", None)
+    if stop_auth is not None:
+        host._on_stop.append(stop_auth)  # the revocation check's timer
     ThreadPoolService(pool).setServiceParent(host)
 
     watcher = _start_watcher(config, store, changes, reactor)
