@@ -74,10 +74,22 @@ class ServerConfig:
     data_dir: Path = Path("/var/lib/mailhost")
     #: Threads for disk I/O and password hashing.
     threads: int = 8
+    #: Sessions (IMAP and POP3 together) served at once while they are talking; a
+    #: connection that arrives when this many sent a command within the last quarter
+    #: second waits for its greeting, first come first served, so a busy host answers
+    #: the sessions it has quickly instead of every session slowly.  Sessions in IDLE
+    #: or quiet do not count.  0 = greet every connection at once.
+    active_sessions: int = 16
+    #: Longest a connection waits for its greeting while the host is busy (seconds).
+    greeting_wait_max: float = 2.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.threads <= 256:
             raise ConfigValueError("threads", "must be between 1 and 256")
+        if self.active_sessions < 0:
+            raise ConfigValueError("active_sessions", "must be 0 (no limit) or more")
+        if not 0 <= self.greeting_wait_max <= 60:
+            raise ConfigValueError("greeting_wait_max", "must be between 0 and 60 seconds")
 
 
 @dataclass(frozen=True)

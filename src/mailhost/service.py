@@ -17,6 +17,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory
 from twisted.logger import Logger
 
+from mailhost.admission import Admission
 from mailhost.blocking import ThreadedBlocking, make_pool
 from mailhost.changes import ChangeHub
 from mailhost.config import Config
@@ -190,6 +191,8 @@ def build_service(
 
     host = MailHostService(config=config, store=store, changes=changes, authenticator=authenticator)
     host.blocking = blocking
+    admission = Admission(reactor, config.server.active_sessions, config.server.greeting_wait_max)
+    host._on_stop.append(admission.stop)
     stop_auth = getattr(authenticator, "stop", None)
     if stop_auth is not None:
         host._on_stop.append(stop_auth)  # the revocation check's timer
@@ -218,6 +221,7 @@ def build_service(
             tls=tls if (implicit or config.pop3.stls) else None,
             implicit_tls=implicit,
             clock=reactor,
+            admission=admission,
         )
 
     def imap(implicit: bool) -> IProtocolFactory:
@@ -231,6 +235,7 @@ def build_service(
             implicit_tls=implicit,
             clock=reactor,
             max_message_size=config.store.max_message_size,
+            admission=admission,
         )
 
     plan: list[tuple[str, tuple[str, ...], Callable[[bool], IProtocolFactory], bool]] = [

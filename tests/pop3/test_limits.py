@@ -293,3 +293,24 @@ def test_limits_shared_between_listeners_of_one_host() -> None:
         .login()
         .endswith(b"-ERR [LOGIN-DELAY] Logins must be at least 300 seconds apart\r\n")
     )
+
+
+def test_greeting_held_while_the_host_is_busy_then_early_commands_answered() -> None:
+    from mailhost.admission import QUIET_AFTER, Admission
+
+    clock = MemoryReactorClock()
+    factory = make_factory(clock=clock)
+    factory.admission = Admission(clock, 1, 2.0)
+    a = Conn(factory)
+    assert a.greeting.startswith(b"+OK")
+    b = Conn(factory)
+    assert b.greeting == b"" and b.transport.producerState == "paused"
+    assert b.send(b"CAPA\r\n") == b""  # kept until after the greeting
+    assert a.login() == OK_LOGIN
+    clock.advance(QUIET_AFTER / 2)
+    assert b.take() == b""
+    a.send(b"QUIT\r\n")
+    a.proto.connectionLost(None)
+    out = b.take()
+    assert out.startswith(b"+OK ") and b"\r\n+OK Capability list follows\r\n" in out, out
+    assert b.transport.producerState == "producing"

@@ -77,6 +77,9 @@ class Connection(Protocol):
 
     def close(self) -> None: ...
 
+    def quiet(self) -> None:
+        """The session waits for nothing of ours now (IDLE): see :mod:`mailhost.admission`."""
+
     def pause_reading(self) -> None: ...
 
     def resume_reading(self) -> None: ...
@@ -259,6 +262,7 @@ class IMAPSession:
     def begin_idle(self) -> None:
         """RFC 2177: from now on updates are sent as they are learnt."""
         self._idling = True
+        self.conn.quiet()
         self._arm_keepalive()
         self._arm_idle_poll(self.config.idle_poll_interval)
 

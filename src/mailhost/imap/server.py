@@ -17,6 +17,7 @@ from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from mailhost.admission import Admission
 from mailhost.auth.api import Authenticator
 from mailhost.blocking import Blocking
 from mailhost.changes import ChangeHub
@@ -36,6 +37,8 @@ class IMAPServerProtocol(Protocol):
         self._waiters: list[Deferred[None]] = []
         self._ip = ""
         self._counted = False
+        #: Data that came before the greeting, while admission held it (else None).
+        self._early: list[bytes] | None = None
 
     # -- transport events --------------------------------------------------------------
 
@@ -69,14 +72,31 @@ class IMAPServerProtocol(Protocol):
             self.session.refuse("Too many connections from your address")
             return
         self._counted = True
+        if not f.admission.arrive(self, self._greet):
+            # the host is busy: greet when a talking session goes quiet (admission.py)
+            self._early = []
+            transport.pauseProducing()
+
+    def _greet(self) -> None:
+        assert self.session is not None
+        early, self._early = self._early, None
+        if early is not None:
+            self._t.resumeProducing()
         self.session.connection_made()
+        for data in early or ():
+            self.session.data_received(data)
 
     def dataReceived(self, data: bytes) -> None:
+        if self._early is not None:
+            self._early.append(data)  # sent before our greeting; kept for after it
+            return
         assert self.session is not None
+        self.factory.admission.heard(self)
         self.session.data_received(data)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.factory.connections.discard(self)
+        self.factory.admission.leave(self)
         if self._counted:
             self._counted = False
             self.factory.limits.disconnect(self._ip)
@@ -111,6 +131,9 @@ class IMAPServerProtocol(Protocol):
 
     def write(self, data: bytes) -> None:
         self._t.write(data)
+
+    def quiet(self) -> None:
+        self.factory.admission.quiet(self)
 
     def drain(self) -> Deferred[None] | None:
         if not self._paused:
@@ -156,6 +179,7 @@ class IMAPFactory(ServerFactory):
         implicit_tls: bool = False,
         clock: IReactorTime | None = None,
         max_message_size: int = 64 * 1024 * 1024,
+        admission: Admission | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -177,5 +201,7 @@ class IMAPFactory(ServerFactory):
             limits = Limits(config.max_connections_per_ip, config.max_connections_per_user)
             _LIMITS[changes] = limits
         self.limits = limits
+        #: Shared by every listener of the host (None: greet at once).
+        self.admission = admission or Admission(clock, 0, 0.0)
         #: Open connections, so a stopping host can close them.
         self.connections: set[IMAPServerProtocol] = set()

@@ -22,6 +22,7 @@ from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from mailhost.admission import Admission
 from mailhost.auth import apop, sasl
 from mailhost.auth.api import Authenticator, LoginContext, MailUser
 from mailhost.blocking import Blocking
@@ -117,6 +118,8 @@ class POP3ServerProtocol(Protocol):
         self._idle_call: IDelayedCall | None = None
         self._renew_call: IDelayedCall | None = None
         self._id = next(_session_ids)
+        #: Data that came before the greeting, while admission held it (else None).
+        self._early: list[bytes] | None = None
 
     @property
     def wire(self) -> Any:
@@ -155,9 +158,21 @@ class POP3ServerProtocol(Protocol):
             transport.loseConnection()
             return
         self._counted_ip = True
-        transport.write(self.session.greeting())
+        if not self.factory.admission.arrive(self, self._greet):
+            # the host is busy: greet when a talking session goes quiet (admission.py)
+            self._early = []
+            transport.pauseProducing()
+
+    def _greet(self) -> None:
+        assert self.session is not None
+        early, self._early = self._early, None
+        if early is not None:
+            self.wire.resumeProducing()
+        self.wire.write(self.session.greeting())
         self.touch()
         self._schedule_idle(self.config.idle_timeout)
+        for data in early or ():
+            self.dataReceived(data)
 
     def _apop_timestamp(self) -> str | None:
         """RFC 1939 §7: a greeting timestamp unique to this connection, if APOP is on."""
@@ -166,8 +181,12 @@ class POP3ServerProtocol(Protocol):
         return apop.new_timestamp(os.getpid(), self.clock.seconds(), self.factory.hostname)
 
     def dataReceived(self, data: bytes) -> None:
+        if self._early is not None:
+            self._early.append(data)  # sent before our greeting; kept for after it
+            return
         if self._closing or self.session is None:
             return
+        self.factory.admission.heard(self)
         self.touch()
         self.queue.extend(self.reader.feed(data))
         if len(self.queue) > self.config.max_pipelined_commands and not self._paused_reading:
@@ -177,6 +196,7 @@ class POP3ServerProtocol(Protocol):
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.factory.connections.discard(self)
+        self.factory.admission.leave(self)
         self._disconnected = True
         self._closing = True
         calls: list[Any] = [self._idle_call, self._renew_call]
@@ -575,6 +595,7 @@ class POP3Factory(ServerFactory):
         implicit_tls: bool = False,
         clock: IReactorTime | None = None,
         store_lease_ttl: float = 300.0,
+        admission: Admission | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -595,6 +616,8 @@ class POP3Factory(ServerFactory):
         self.last_login: dict[str, float] = shared.last_login
         #: Open connections, so a stopping host can close them.
         self.connections: set[POP3ServerProtocol] = set()
+        #: Shared by every listener of the host (None: greet at once).
+        self.admission = admission or Admission(clock, 0, 0.0)
 
     def buildProtocol(self, addr: object) -> POP3ServerProtocol:
         return POP3ServerProtocol(self)
