@@ -21,6 +21,7 @@ a lost wake-up (or none at all) delays an update but never hides it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -554,9 +555,10 @@ class IMAPSession:
     def _flush(self, allow_expunge: bool) -> None:
         if self.view is None:
             return
-        for line in self.view.flush(allow_expunge, self._recent_claimed):
-            self._send(line)
+        lines = self.view.flush(allow_expunge, self._recent_claimed)
         self._recent_claimed = frozenset()
+        if lines:
+            self.write(b"\r\n".join(lines) + b"\r\n")  # one write: a delivery wakes many
 
     def _wake(self) -> None:
         """A change to the selected folder (or an IDLE poll): pull and report it now if
@@ -566,8 +568,42 @@ class IMAPSession:
             if self._idle_sync_running:
                 self._idle_sync_again = True
                 return
-            d = ensureDeferred(self._idle_sync())
-            d.addErrback(self._idle_failed)
+            self._idle_pull()
+
+    def _idle_pull(self) -> None:
+        """The pull of an IDLE session, by plain callbacks: one delivery wakes every
+        session that waits on the folder, and this is the path all of them take."""
+        view, folder = self.view, self.folder
+        if view is None or folder is None or not self._idling or self._closed:
+            return
+        self._idle_sync_running = True
+        self._idle_sync_again = False
+        self._last_pull = self.clock.seconds()
+        self.stale = False
+        pulls.request(
+            self.blocking,
+            folder,
+            view.modseq,
+            not view.read_only,
+            functools.partial(self._idle_pulled, view),
+            self._idle_pull_failed,
+        )
+
+    def _idle_pulled(self, view: View, result: pulls.Result) -> None:
+        self._idle_sync_running = False
+        if self.view is view:
+            changes, claimed = result
+            if view.apply(changes):
+                self._recent_claimed |= claimed
+            if self._idling:
+                self._flush(allow_expunge=True)
+        if self._idle_sync_again:
+            self._idle_pull()
+
+    def _idle_pull_failed(self, failure: Failure) -> None:
+        self._idle_sync_running = False
+        self.stale = True  # nothing learnt: the next command tries again
+        self._idle_failed(failure)
 
     def _idle_failed(self, failure: Failure) -> None:
         if failure.check(ViewReset, errors.NoSuchFolder):
@@ -577,21 +613,6 @@ class IMAPSession:
         if failure.check(*KNOWN):
             return  # transient: the next wake-up or command tries again
         self._failed(failure)
-
-    async def _idle_sync(self) -> None:
-        self._idle_sync_running = True
-        try:
-            while True:
-                self._idle_sync_again = False
-                if self.view is None or not self._idling:
-                    return
-                await self._pull()
-                if self._idling:
-                    self._flush(allow_expunge=True)
-                if not self._idle_sync_again:
-                    return
-        finally:
-            self._idle_sync_running = False
 
     def _deselect(self) -> None:
         if self._unsubscribe is not None:

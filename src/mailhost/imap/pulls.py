@@ -9,6 +9,8 @@ so the others need no ``claim_recent`` call of their own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
@@ -18,7 +20,7 @@ from mailhost.store.api import ChangeKind, ChangeSet, Folder
 Key = tuple[str, int, bool]
 Result = tuple[ChangeSet, frozenset[int]]
 
-_waiting: dict[Key, list[Deferred[Result]]] = {}
+_waiting: dict[Key, list[tuple[Callable[[Result], None], Callable[[Failure], None]]]] = {}
 
 
 def _changes_and_recent(folder: Folder, modseq: int, claim: bool) -> Result:
@@ -28,28 +30,57 @@ def _changes_and_recent(folder: Folder, modseq: int, claim: bool) -> Result:
     return changes, claimed
 
 
-async def pull(blocking: Blocking, folder: Folder, modseq: int, claim: bool) -> Result:
-    """``folder.changes_since(modseq)`` and, for the first caller, the claimed recent UIDs.
+def request(
+    blocking: Blocking,
+    folder: Folder,
+    modseq: int,
+    claim: bool,
+    on_result: Callable[[Result], None],
+    on_error: Callable[[Failure], None],
+) -> None:
+    """Call ``on_result`` with ``folder.changes_since(modseq)`` and, for the first caller,
+    the claimed recent UIDs (else ``on_error``); callers that ask while the same pull is
+    under way share it.
 
-    ``claim`` is False for read-only (EXAMINE) sessions, which never claim ``\\Recent``.
+    Callbacks rather than Deferreds: a delivery wakes thousands of IDLE sessions at once,
+    and plain calls are the cheapest way to hand each its result.  ``claim`` is False for
+    read-only (EXAMINE) sessions, which never claim ``\\Recent``.
     """
     key = (folder.folder_id, modseq, claim)
     waiters = _waiting.get(key)
     if waiters is not None:
-        d: Deferred[Result] = Deferred()
-        waiters.append(d)
-        return await d
+        waiters.append((on_result, on_error))
+        return
     _waiting[key] = waiters = []
-    try:
-        result = await blocking.run(_changes_and_recent, folder, modseq, claim)
-    except BaseException:
-        failure = Failure()
+
+    def done(result: Result) -> None:
         del _waiting[key]
-        for w in waiters:
-            w.errback(failure)
-        raise
-    del _waiting[key]
-    shared = (result[0], frozenset[int]())
-    for w in waiters:
-        w.callback(shared)
-    return result
+        _hand(on_result, on_error, result)
+        shared = (result[0], frozenset[int]())
+        for ok, err in waiters:
+            _hand(ok, err, shared)
+
+    def failed(failure: Failure) -> None:
+        del _waiting[key]
+        on_error(failure)
+        for _, err in waiters:
+            err(failure)
+
+    blocking.run(_changes_and_recent, folder, modseq, claim).addCallbacks(done, failed)
+
+
+def _hand(
+    on_result: Callable[[Result], None], on_error: Callable[[Failure], None], result: Result
+) -> None:
+    """One waiter's result; what it raises goes to its own error path, not the others'."""
+    try:
+        on_result(result)
+    except Exception:
+        on_error(Failure())
+
+
+async def pull(blocking: Blocking, folder: Folder, modseq: int, claim: bool) -> Result:
+    """:func:`request` for a coroutine."""
+    d: Deferred[Result] = Deferred()
+    request(blocking, folder, modseq, claim, d.callback, d.errback)
+    return await d
