@@ -198,7 +198,7 @@ def build_service(
         host._on_stop.append(stop_auth)  # the revocation check's timer
     ThreadPoolService(pool).setServiceParent(host)
 
-    watcher = _start_watcher(config, store, changes, reactor)
+    watcher = _start_watcher(config, store, changes, reactor, blocking)
     if watcher is not None:
         watcher.setServiceParent(host)
 
@@ -258,13 +258,15 @@ def build_service(
     return host
 
 
-def _start_watcher(config: Config, store: Store, changes: ChangeHub, reactor: Any) -> Any:
+def _start_watcher(
+    config: Config, store: Store, changes: ChangeHub, reactor: Any, blocking: Any
+) -> Any:
     """The inotify/rescan watcher for changes other programs make, if the store has one."""
     try:
         from mailhost.watcher import watcher_service
     except ImportError:
         return None
-    return watcher_service(config, store, changes, reactor)
+    return watcher_service(config, store, changes, reactor, blocking)
 
 
 def add_to(parent: IServiceCollection, config: Config, reactor: Any = None) -> MailHostService:

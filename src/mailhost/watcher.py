@@ -6,12 +6,17 @@ script.  Two sources, both ending in ``callback(username, folder_id)``:
 
 * ``twisted.internet.inotify`` watches ``new/`` and ``cur/`` of every watched folder
   (Linux only);
-* a periodic rescan (``LoopingCall``) calls back for every watched folder, the safety net
-  under inotify and the only source elsewhere.
+* a periodic rescan (``LoopingCall``), the safety net under inotify and the only source
+  elsewhere.  Given a ``Blocking``, it stats every watched folder's ``new/`` and ``cur/``
+  in the thread pool and calls back only for folders whose directories changed since the
+  last rescan (any delivery, flag change or expunge renames a file there, which changes the
+  directory); a stamp too recent to trust (the filesystem's clock is coarse) counts as
+  changed.  Without one, or after lost events, it calls back for every watched folder.
 
 A call back only says "look": the session then pulls ``Folder.changes_since`` through the
-thread pool, so spurious or duplicated calls cost a pull, and nothing here touches the
-disk on the reactor thread beyond adding and removing watches.
+thread pool, so spurious or duplicated calls cost a pull; a blind rescan would make every
+session of a host holding thousands of IDLE connections pull every interval.  Nothing here
+touches the disk on the reactor thread beyond adding and removing watches.
 
 Known traps of ``twisted.internet.inotify`` handled here: deleting one watched directory
 closes the whole ``INotify`` instance (``IN_DELETE_SELF`` → ``loseConnection``), so the
@@ -22,7 +27,9 @@ the events and answered with a call back for every watched folder.
 
 from __future__ import annotations
 
+import os
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +42,7 @@ from twisted.python.failure import Failure
 from twisted.python.filepath import FilePath
 
 if TYPE_CHECKING:
+    from mailhost.blocking import Blocking
     from mailhost.changes import ChangeHub
     from mailhost.config import Config
     from mailhost.store.api import Store
@@ -95,6 +103,34 @@ class _Watched:
     path: Path | None
     count: int = 1
     dirs: list[FilePath[bytes]] = field(default_factory=list)
+    #: What the last rescan saw of ``new/`` and ``cur/`` (None: not looked at yet).
+    stamp: Stamp | None = None
+
+
+#: (mtime_ns, inode) of ``new/`` and of ``cur/``.
+Stamp = tuple[int, int, int, int]
+#: A directory modified less than this long before it was looked at may change again
+#: within the same tick of the filesystem's clock: its stamp proves nothing yet.
+_RACY_NS = 2_000_000_000
+
+
+def _stamps(paths: list[Path]) -> list[Stamp | None]:
+    """Stamps of the folders at ``paths`` (None where unreadable, or too fresh to trust).
+    Blocking."""
+    out: list[Stamp | None] = []
+    now = time.time_ns()
+    for path in paths:
+        try:
+            new = os.stat(path / "new")
+            cur = os.stat(path / "cur")
+        except OSError:
+            out.append(None)
+            continue
+        if now - max(new.st_mtime_ns, cur.st_mtime_ns) < _RACY_NS:
+            out.append(None)
+        else:
+            out.append((new.st_mtime_ns, new.st_ino, cur.st_mtime_ns, cur.st_ino))
+    return out
 
 
 class FolderWatcher(Service):
@@ -112,6 +148,7 @@ class FolderWatcher(Service):
         rescan_interval: float = 30.0,
         coalesce: float = 0.05,
         use_inotify: bool = True,
+        blocking: Blocking | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -127,6 +164,8 @@ class FolderWatcher(Service):
         self._notifier: Any = None
         self._loop: LoopingCall | None = None
         self._running = False
+        self._blocking = blocking
+        self._rescanning = False
 
     # -- service -------------------------------------------------------------------------
 
@@ -142,7 +181,7 @@ class FolderWatcher(Service):
         if self._running:
             return
         self._running = True
-        self._loop = LoopingCall(self.rescan)
+        self._loop = LoopingCall(self._periodic)
         self._loop.clock = self._reactor
         self._loop.start(self._interval, now=False)
         self._open()
@@ -233,9 +272,45 @@ class FolderWatcher(Service):
             self._callback(*key)
 
     def rescan(self) -> None:
-        """Call back for every watched folder (the safety net; also after lost events)."""
+        """Call back for every watched folder (after lost events)."""
         for key in list(self._watched):
             self._callback(*key)
+
+    def _periodic(self) -> None:
+        """The safety net: call back for the folders whose directories changed."""
+        if self._blocking is None:
+            self.rescan()
+            return
+        if self._rescanning:
+            return  # the last one is still looking (a slow disk)
+        looked: list[tuple[Key, _Watched]] = []
+        paths: list[Path] = []
+        for key, entry in list(self._watched.items()):
+            if entry.path is None:
+                self._callback(*key)  # nothing to look at: always look
+            else:
+                looked.append((key, entry))
+                paths.append(entry.path)
+        if not looked:
+            return
+        self._rescanning = True
+        d = self._blocking.run(_stamps, paths)
+
+        def compare(stamps: list[Stamp | None]) -> None:
+            for (key, entry), stamp in zip(looked, stamps, strict=True):
+                if self._watched.get(key) is not entry:
+                    continue  # unwatched meanwhile
+                if stamp is None or stamp != entry.stamp:
+                    self._callback(*key)
+                entry.stamp = stamp
+
+        def done(result: object) -> object:
+            self._rescanning = False
+            return result
+
+        d.addCallback(compare)
+        d.addBoth(done)
+        d.addErrback(lambda f: log.failure("watched folders rescan failed", f))
 
     def _overflowed(self) -> None:
         log.warn("inotify queue overflowed: rescanning every watched folder")
@@ -287,7 +362,11 @@ class _Watching:
 
 
 def watcher_service(
-    config: Config, store: Store, changes: ChangeHub, reactor: Any = None
+    config: Config,
+    store: Store,
+    changes: ChangeHub,
+    reactor: Any = None,
+    blocking: Blocking | None = None,
 ) -> FolderWatcher | None:
     """The watcher for a host: folders that sessions subscribe to on ``changes`` are
     watched while subscribed, and their sessions are woken through ``changes``.
@@ -302,6 +381,7 @@ def watcher_service(
         reactor=reactor,
         rescan_interval=config.store.rescan_interval,
         use_inotify=config.store.inotify,
+        blocking=blocking,
     )
     changes.observe(_Watching(watcher, locate))
     return watcher

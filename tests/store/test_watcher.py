@@ -169,3 +169,74 @@ def test_store_config_mail_dir() -> None:
 
     assert str(StoreConfig(maildir="mail/%u").mail_dir) == "mail"
     assert str(StoreConfig(maildir="/var/vmail/%d/%n/Maildir").mail_dir) == "/var/vmail"
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Make ``new/`` and ``cur/`` look modified ``seconds`` ago."""
+    import os
+    import time
+
+    when = time.time() - seconds
+    for sub in ("new", "cur"):
+        os.utime(path / sub, (when, when))
+
+
+def test_rescan_with_a_pool_calls_back_only_for_changed_folders(tmp_path: Path) -> None:
+    from mailhost.blocking import InlineBlocking
+
+    clock = MemoryReactorClock()
+    calls: list[tuple[str, str]] = []
+    watcher = FolderWatcher(
+        lambda u, f: calls.append((u, f)),
+        reactor=clock,
+        rescan_interval=10,
+        use_inotify=False,
+        blocking=InlineBlocking(),
+    )
+    watcher.start()
+    a, b = maildir(tmp_path / "a"), maildir(tmp_path / "b")
+    for path in (a, b):
+        _age(path, 60)
+    watcher.watch("u", "a", a)
+    watcher.watch("u", "b", b)
+    watcher.watch("u", "nowhere", None)
+    clock.advance(10)  # first look: everything is new to the rescan
+    assert sorted(calls) == [("u", "a"), ("u", "b"), ("u", "nowhere")]
+    calls.clear()
+    clock.advance(10)  # nothing changed: only the folder it cannot look at
+    assert calls == [("u", "nowhere")]
+    calls.clear()
+    (b / "new" / "from-another-program").write_bytes(b"Subject: x\n\nhi\n")
+    clock.advance(10)  # changed a moment ago: too fresh to trust, and different
+    assert sorted(calls) == [("u", "b"), ("u", "nowhere")]
+    calls.clear()
+    clock.advance(10)  # still fresh: looked at again
+    assert sorted(calls) == [("u", "b"), ("u", "nowhere")]
+    calls.clear()
+    _age(b, 60)
+    clock.advance(10)  # settled now, and different from the last stamp (none)
+    assert sorted(calls) == [("u", "b"), ("u", "nowhere")]
+    calls.clear()
+    clock.advance(10)
+    assert calls == [("u", "nowhere")]
+    watcher.stop()
+
+
+@linux_only
+def test_lost_events_still_rescan_everything_with_a_pool(tmp_path: Path) -> None:
+    from mailhost.blocking import InlineBlocking
+
+    clock = MemoryReactorClock()
+    calls: list[tuple[str, str]] = []
+    watcher = FolderWatcher(
+        lambda u, f: calls.append((u, f)), reactor=clock, blocking=InlineBlocking()
+    )
+    watcher.start()
+    a = maildir(tmp_path / "a")
+    _age(a, 60)
+    watcher.watch("u", "a", a)
+    overflow = struct.pack("=iLLL", -1, 0x4000, 0, 0)
+    watcher._notifier._doRead(overflow)
+    clock.advance(0)
+    assert calls == [("u", "a")]
+    watcher.stop()
