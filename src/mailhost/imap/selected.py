@@ -84,13 +84,25 @@ async def cmd_expunge(s: IMAPSession, args: Args, uid: bool) -> bytes:
     return b"EXPUNGE completed"
 
 
+def _number_list(numbers: list[int]) -> bytes:
+    """``1 2 3``: the list's own repr (one C loop) is the quickest way to 50,000 numbers."""
+    return str(numbers)[1:-1].replace(", ", " ").encode()
+
+
 @command("SEARCH", SEL)
 async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
     key, _charset = grammar.search_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
     uids = view.uids
-    if is_cheap(key):
+    if key[0] == "FLAG" and uid and not view.changed and not view.gone:
+        # UID SEARCH UNSEEN (or DELETED...), what clients poll with: one pass
+        flag, flags_of = key[1], view.flags
+        if key[2]:
+            numbers = [u for u in uids if flag in flags_of[u]]
+        else:
+            numbers = [u for u in uids if flag not in flags_of[u]]
+    elif is_cheap(key):
         # flags and numbers only: the view answers, on this thread, without a Candidate
         # per message
         if view.changed:
@@ -123,7 +135,7 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
             batch = candidates[i : i + _SEARCH_BATCH]
             found += await s.run(run_search, folder, batch, key, view.exists, max_uid, infos)
         numbers = [c.uid if uid else c.seq for c in found]
-    s._send(b"* SEARCH" + (b" " + " ".join(map(str, numbers)).encode() if numbers else b""))
+    s._send(b"* SEARCH" + (b" " + _number_list(numbers) if numbers else b""))
     return b"SEARCH completed"
 
 
