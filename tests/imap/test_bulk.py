@@ -260,7 +260,15 @@ def test_cheap_search_agrees_with_the_general_evaluator() -> None:
 
 def test_search_results_are_the_same_on_both_paths(big: Client) -> None:
     big.cmd("A0 STORE 3 +FLAGS (\\Deleted)")
-    for cmd in ("UNSEEN", "UID SEARCH SEEN NOT DELETED", "OR FLAGGED KEYWORD $Label1"):
+    for cmd in (
+        "UNSEEN",
+        "UID SEARCH SEEN NOT DELETED",
+        "OR FLAGGED KEYWORD $Label1",
+        # one flag, by UID: the one-pass path
+        "UID SEARCH UNSEEN",
+        "UID SEARCH DELETED",
+        "UID SEARCH KEYWORD $Label1",
+    ):
         cheap = big.cmd(f"A1 {'' if cmd.startswith('UID') else 'SEARCH '}{cmd}")
         # the same key with a body test that matches everything takes the general path
         general = big.cmd(f"A1 {'' if cmd.startswith('UID') else 'SEARCH '}{cmd} BODY body")

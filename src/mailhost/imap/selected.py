@@ -84,6 +84,18 @@ async def cmd_expunge(s: IMAPSession, args: Args, uid: bool) -> bytes:
     return b"EXPUNGE completed"
 
 
+def _single_flag(key: grammar.SearchKey) -> tuple[str, bool] | None:
+    """(flag, present) when the whole search is one flag key (``UNSEEN``, ``DELETED``)."""
+    if key[0] == "AND":
+        subs: tuple[grammar.SearchKey, ...] = key[1]  # type: ignore[assignment]
+        if len(subs) != 1:
+            return None
+        key = subs[0]
+    if key[0] != "FLAG":
+        return None
+    return key[1], key[2]  # type: ignore[return-value]
+
+
 def _number_list(numbers: list[int]) -> bytes:
     """``1 2 3``: the list's own repr (one C loop) is the quickest way to 50,000 numbers."""
     return str(numbers)[1:-1].replace(", ", " ").encode()
@@ -95,10 +107,11 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
     uids = view.uids
-    if key[0] == "FLAG" and uid and not view.changed and not view.gone:
+    single = _single_flag(key)
+    if single is not None and uid and not view.changed and not view.gone:
         # UID SEARCH UNSEEN (or DELETED...), what clients poll with: one pass
-        flag, flags_of = key[1], view.flags
-        if key[2]:
+        flag, flags_of = single[0], view.flags
+        if single[1]:
             numbers = [u for u in uids if flag in flags_of[u]]
         else:
             numbers = [u for u in uids if flag not in flags_of[u]]
