@@ -1,5 +1,6 @@
-"""Trips to the store per command of a short session (the pull after a command is skipped
-while wake-ups are pushed and nothing happened), and what still makes a command pull."""
+"""Trips to the store per command of a short session (while wake-ups are pushed, the pulls
+before and after a command are skipped when nothing happened), and what still makes a
+command pull."""
 
 from __future__ import annotations
 
@@ -49,9 +50,10 @@ def test_trips_of_a_short_session(push: bool) -> None:
     out = c.cmd("F1 FETCH 1,3,5 (BODY.PEEK[HEADER])")
     assert out.count(b" FETCH (") == 3
     # the headers of all three messages in one call
-    assert blocking.take() == [PULL, "load_parsed"] + ([] if push else [PULL])
+    assert blocking.take() == ([] if push else [PULL]) + ["load_parsed"] + ([] if push else [PULL])
     assert c.cmd("N1 NOOP") == b"N1 OK NOOP completed\r\n"
-    assert blocking.take() == [PULL] + ([] if push else [PULL])
+    # nothing woke the session: no trip at all
+    assert blocking.take() == ([] if push else [PULL, PULL])
     assert b"O1 OK" in c.cmd("O1 LOGOUT")
     # the session ends: nothing to report any more
     assert blocking.take() == []
@@ -66,7 +68,7 @@ def test_wake_up_during_a_command_brings_the_pull_after_it() -> None:
     folder.read_header = _deliver_then(h, folder.read_header)
     out = c.cmd("F1 FETCH 1 (BODY.PEEK[HEADER])")
     assert b"* 6 EXISTS" in out
-    assert blocking.take() == [PULL, "load_parsed", PULL]
+    assert blocking.take() == ["load_parsed", PULL]
 
 
 def _deliver_then(h: Host, f: Any) -> Any:
@@ -85,7 +87,7 @@ def test_a_command_that_changes_the_mailbox_pulls_after_it() -> None:
     out = c.cmd("T1 STORE 1 +FLAGS.SILENT (\\Flagged)")
     assert b"T1 OK" in out
     calls = blocking.take()
-    assert calls[0] == PULL and calls[-1] == PULL
+    assert calls == ["set_flags", PULL]
 
 
 def test_fetch_setting_seen_pulls_after_it() -> None:
@@ -108,3 +110,40 @@ def test_change_by_another_session_is_reported_without_a_pull_after() -> None:
     out = a.cmd("N1 NOOP")
     assert b"* 1 FETCH (UID 1 FLAGS (\\Answered \\Recent))" in untagged(out)
     assert blocking.take() == [PULL]  # the wake-up came before the NOOP: its first pull saw it
+
+
+def test_a_command_pulls_anyway_once_the_last_pull_is_old() -> None:
+    from mailhost.imap.protocol import LOOK_AFTER
+
+    h, c, blocking = _session(True)
+    c.select()
+    h.store.remove_listener(h.hub.notify)  # a wake-up lost
+    h.deliver(b"Subject: unseen by the hub\r\n\r\nbody\r\n")
+    blocking.take()
+    assert c.cmd("N1 NOOP") == b"N1 OK NOOP completed\r\n"
+    assert blocking.take() == []
+    h.clock.advance(LOOK_AFTER)
+    assert c.cmd("N2 NOOP") == b"* 6 EXISTS\r\n* 6 RECENT\r\nN2 OK NOOP completed\r\n"
+    assert blocking.take() == [PULL]
+
+
+@pytest.mark.parametrize("how", ["delete", "rename"])
+def test_a_folder_deleted_or_renamed_by_another_session_wakes_this_one(
+    how: str, tmp_path: Any
+) -> None:
+    from mailhost.store.maildir import MaildirStore
+
+    h = Host(store=MaildirStore(tmp_path / "%u", fsync=False), push=True)
+    a = h.connect()
+    a.login()
+    assert b"C1 OK" in a.cmd("C1 CREATE Work")
+    a.select("Work")
+    assert not a.session.stale
+    b = h.connect()
+    b.login()
+    command = "DELETE Work" if how == "delete" else "RENAME Work Play"
+    assert b"D1 OK" in b.cmd(f"D1 {command}")
+    assert a.session.stale  # woken: its next command looks
+    out = a.cmd("N1 NOOP")
+    assert out.startswith(b"* BYE "), out
+    assert a.closed

@@ -41,6 +41,7 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
         s._deselect()
         s._send(b"* OK [CLOSED] Previous mailbox closed")
     assert s.account is not None
+    began = s.clock.seconds()
     folder, listing, recent = await s.run(_open_folder, s.account, name, not read_only)
     if s._closed:
         raise Closed()  # gone meanwhile: subscribing now would leak a listener
@@ -57,9 +58,10 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
     s.folder, s.view = folder, view
     s.state = SELECTED
     s._unsubscribe = s.changes.subscribe(s.account.username, folder.folder_id, s._wake)
-    # the view is as new as the listing; a change between the listing and the
-    # subscription woke nobody, but the next command's first pull sees it
+    # the view is as new as the listing: a pull that began with it.  A change between
+    # the listing and the subscription woke nobody; a command a second later looks
     s.stale = False
+    s._last_pull = began
     for line in view.flags_lines():
         s._send(line)
     s._send(b"* %d EXISTS" % view.exists)

@@ -65,6 +65,9 @@ from mailhost.store.api import (
 
 log = Logger()
 
+#: Seconds after which a command pulls before it runs even without a wake-up.
+LOOK_AFTER = 1.0
+
 
 class Connection(Protocol):
     """What a session needs from its transport."""
@@ -462,8 +465,8 @@ class IMAPSession:
                 entry = COMMANDS[sub]
             self._current_name = full_name
             if self.view is not None and name != b"LOGOUT":
-                # every command looks: a folder deleted or recreated elsewhere wakes nobody
-                await self._pull()
+                if self._must_look():
+                    await self._pull()
                 if uid:
                     # RFC 3501 §7.4.1: a UID command may report expunges, and doing so
                     # first means its UID set never names a message that is gone
@@ -534,6 +537,23 @@ class IMAPSession:
         the second pull would learn nothing.  Without push every command pulls twice.
         """
         return self.stale or not self.changes.push_enabled
+
+    def _must_look(self) -> bool:
+        """Whether a command pulls before it runs.
+
+        While the hub pushes, every change to the selected mailbox (by this process's
+        store, including folder deletion and rename, or by another program through the
+        watcher) wakes this session and makes it stale; with no wake-up since the last
+        pull there is nothing to learn, and the command skips a trip to the thread pool.
+        A pull older than :data:`LOOK_AFTER` is repeated anyway, which bounds what a lost
+        wake-up (or a change in the instant between a SELECT's listing and its
+        subscription) can hide.
+        """
+        return (
+            self.stale
+            or not self.changes.push_enabled
+            or self.clock.seconds() - self._last_pull >= LOOK_AFTER
+        )
 
     async def _pull(self) -> None:
         view, folder = self.view, self.folder

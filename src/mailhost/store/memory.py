@@ -401,7 +401,8 @@ class MemoryAccount:
                 raise CannotDelete(name)
             if name not in self._folders:
                 raise NoSuchFolder(name)
-            del self._folders[name]
+            gone = self._folders.pop(name)
+        self._notify(gone.folder_id)
 
     def rename_folder(self, old: str, new: str) -> None:
         with self._lock:
@@ -421,13 +422,16 @@ class MemoryAccount:
                 inbox.highestmodseq += 1
                 for uid in target.messages:
                     inbox.expunged[uid] = inbox.highestmodseq
-                return
-            prefix = old + self.delimiter
-            for name in sorted(self._folders):
-                if name == old or name.startswith(prefix):
-                    d = self._folders.pop(name)
-                    d.name = new + name[len(old) :]
-                    self._folders[d.name] = d
+            else:
+                inbox = None
+                prefix = old + self.delimiter
+                for name in sorted(self._folders):
+                    if name == old or name.startswith(prefix):
+                        d = self._folders.pop(name)
+                        d.name = new + name[len(old) :]
+                        self._folders[d.name] = d
+        if inbox is not None:
+            self._notify(inbox.folder_id)
 
     def subscribe(self, name: str, subscribed: bool = True) -> None:
         with self._lock:

@@ -118,11 +118,15 @@ class MaildirAccount:
                     return st.path
         return None
 
-    def _drop_states(self, path: Path) -> None:
+    def _drop_states(self, path: Path) -> str:
+        """Forget the open state of the folder at ``path``; its GUID ("" if none was
+        open), so the sessions that have it selected can be told it is gone."""
         with self._states_lock:
             st = self._states.pop(path, None)
-        if st is not None:
-            st.lock.close()
+        if st is None:
+            return ""
+        st.lock.close()
+        return st.guid
 
     def _make_folder(self, name: str, role: str | None, durable: bool = True) -> None:
         """Make an empty folder; ``durable=False`` leaves the fsyncs to the caller (its
@@ -256,10 +260,12 @@ class MaildirAccount:
                 raise NoSuchFolder(name)
             trash = self.root / f"{layout.TRASH_PREFIX}{uuid.uuid4().hex}"
             os.rename(path, trash)
-            self._drop_states(path)
+            gone = self._drop_states(path)
             if self.store.fsync:
                 fsync_dir(self.root)
             shutil.rmtree(trash, ignore_errors=True)
+        if gone:
+            self.store.notify(self._username, gone)
 
     @disk_errors
     def rename_folder(self, old: str, new: str) -> None:
@@ -290,11 +296,14 @@ class MaildirAccount:
             for _src, dst in targets:
                 if dst.exists():
                     raise FolderExists(new)
+            moved = []
             for src, dst in targets:
                 os.rename(src, dst)
-                self._drop_states(src)
+                moved.append(self._drop_states(src))
             if self.store.fsync:
                 fsync_dir(self.root)
+        for guid in filter(None, moved):
+            self.store.notify(self._username, guid)
 
     # -- subscriptions -----------------------------------------------------------------
 
