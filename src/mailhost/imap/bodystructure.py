@@ -86,8 +86,9 @@ def _common_ext(part: Part) -> bytes:
 
 
 def _write(part: Part, data: bytes, ext: bool, out: list[bytes]) -> None:
-    out.append(b"(")
-    if part.is_multipart:
+    mtype = part.media_type.lower()
+    if mtype == "multipart" and part.is_multipart:
+        out.append(b"(")
         if part.children:
             for child in part.children:
                 _write(child, data, ext, out)
@@ -98,21 +99,74 @@ def _write(part: Part, data: bytes, ext: bool, out: list[bytes]) -> None:
             out.append(b" " + _params(part.params) + b" " + _common_ext(part))
         out.append(b")")
         return
-    if part.is_message:
-        out.append(b'"message" "rfc822"')
+    is_text = mtype == "text"
+    if is_text or not part.is_message:
+        out.append(_leaf(part, is_text, ext))
+        return
+    # message/rfc822: the encapsulated message's envelope and structure follow
+    out.append(b'("message" "rfc822" ' + _body_fields(part, False) + b" %d " % part.body_size)
+    inner = part.children[0]
+    out.append(envelope(inner, data) + b" ")
+    _write(inner, data, ext, out)
+    out.append(b" %d" % part.lines + _extension(part, ext))
+
+
+def _leaf(part: Part, is_text: bool, ext: bool) -> bytes:
+    """``body-type-text`` or ``body-type-basic`` with its extension data."""
+    head = _type_head(part.media_type, part.media_subtype) + _body_fields(part, is_text)
+    if is_text:
+        return head + b" %d %d" % (part.body_size, part.lines) + _extension(part, ext)
+    return head + b" %d" % part.body_size + _extension(part, ext)
+
+
+def _body_fields(part: Part, is_text: bool) -> bytes:
+    """``body-fld-param SP body-fld-id SP body-fld-desc SP body-fld-enc`` (no size)."""
+    params = part.params
+    if not params:
+        out = b'("charset" "us-ascii")' if is_text else b"NIL"
+    elif len(params) == 1 and len(params[0][0]) + len(params[0][1]) <= 64:
+        # the usual lone charset (or name) parameter
+        out = _one_param(params[0], is_text)
     else:
-        out.append(_s(part.media_type) + b" " + _s(part.media_subtype))
-    out.append(b" " + _params(part.params, default_charset=part.is_text))
-    out.append(b" " + _ns(part.content_id) + b" " + _ns(part.description))
-    out.append(b" " + (_s(part.encoding) if part.encoding else b'"7bit"'))
-    out.append(b" %d" % part.body_size)
-    if part.is_text:
-        out.append(b" %d" % part.lines)
-    elif part.is_message:
-        inner = part.children[0]
-        out.append(b" " + envelope(inner, data) + b" ")
-        _write(inner, data, ext, out)
-        out.append(b" %d" % part.lines)
-    if ext:
-        out.append(b" " + _ns(part.md5) + b" " + _common_ext(part))
-    out.append(b")")
+        out = _params(params, default_charset=is_text)
+    cid, description = part.content_id, part.description
+    if cid is None and description is None:
+        out += b" NIL NIL "
+    else:
+        out += b" " + _ns(cid) + b" " + _ns(description) + b" "
+    encoding = part.encoding
+    return out + (_s(encoding) if encoding else b'"7bit"')
+
+
+def _extension(part: Part, ext: bool) -> bytes:
+    """``SP body-ext-1part`` and the closing parenthesis."""
+    if not ext:
+        return b")"
+    if (
+        part.md5 is None
+        and part.disposition is None
+        and not part.language
+        and part.location is None
+    ):
+        return b" NIL NIL NIL NIL)"
+    return b" " + _ns(part.md5) + b" " + _common_ext(part) + b")"
+
+
+def _type_head(media_type: str, media_subtype: str) -> bytes:
+    """``("type" "subtype" `` of a leaf."""
+    if len(media_type) + len(media_subtype) > 64:
+        return _format_type_head(media_type, media_subtype)
+    return _cached_type_head(media_type, media_subtype)
+
+
+def _format_type_head(media_type: str, media_subtype: str) -> bytes:
+    return b"(" + _s(media_type) + b" " + _s(media_subtype) + b" "
+
+
+def _format_one_param(param: tuple[str, str], default_charset: bool) -> bytes:
+    return _params([param], default_charset)
+
+
+#: A mailbox has a few kinds of leaf part, with a few charsets.
+_cached_type_head = functools.lru_cache(maxsize=1024)(_format_type_head)
+_one_param = functools.lru_cache(maxsize=1024)(_format_one_param)

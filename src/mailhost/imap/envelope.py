@@ -14,24 +14,15 @@ import re
 
 from mailhost.imap import wire
 from mailhost.mime.address import Address, parse_address_list
-from mailhost.mime.headers import HeaderField, text, unfold, wire_bytes
+from mailhost.mime.headers import text, unfold, wire_bytes
 from mailhost.mime.structure import Part
 
 _WSP_RUN = re.compile(rb"[ \t]+")
-_FIELDS = frozenset(
-    {
-        "date",
-        "subject",
-        "from",
-        "sender",
-        "reply-to",
-        "to",
-        "cc",
-        "bcc",
-        "in-reply-to",
-        "message-id",
-    }
-)
+#: Values that go out as ``"value"`` unchanged: no CR, LF, NUL, quote, backslash or
+#: 8-bit octet (see :func:`mailhost.imap.wire.quoted`).
+_PLAIN = re.compile(rb"[\x01-\x09\x0b\x0c\x0e-\x21\x23-\x5b\x5d-\x7f]*")
+#: The longest value :func:`mailhost.imap.wire.quoted` sends quoted.
+_QUOTED_MAX = 1024
 
 
 def envelope(part: Part, data: bytes) -> bytes:
@@ -42,41 +33,85 @@ def envelope(part: Part, data: bytes) -> bytes:
     empty ones the empty string; Sender and Reply-To default to From when absent or
     empty.
     """
-    values = _first_values(part.fields)
-    date, in_reply_to, message_id = (
-        _nstring(values.get(k)) for k in ("date", "in-reply-to", "message-id")
+    get = part.first_values.get
+    subject = get(b"subject")
+    from_ = get(b"from")
+    sender = get(b"sender")
+    reply_to = get(b"reply-to")
+    to, cc, bcc = get(b"to"), get(b"cc"), get(b"bcc")
+    if sender is None and reply_to is None and cc is None and bcc is None:
+        # the usual message: From and To only
+        addresses = _from_to(from_, to)
+    else:
+        addresses = _address_fields(from_, sender, reply_to, to, cc, bcc)
+    return b"".join(
+        [
+            b"(",
+            _nstring(get(b"date")),
+            b" ",
+            b"NIL" if subject is None else _subject(subject),
+            b" ",
+            addresses,
+            b" ",
+            _nstring(get(b"in-reply-to")),
+            b" ",
+            _nstring(get(b"message-id")),
+            b")",
+        ]
     )
-    raw_subject = values.get("subject")
-    subject = b"NIL" if raw_subject is None else imap_string(for_humans(raw_subject))
-    from_ = _addresses(values.get("from"))
-    sender = _addresses(values.get("sender"))
-    reply_to = _addresses(values.get("reply-to"))
-    if sender == b"NIL":
-        sender = from_
-    if reply_to == b"NIL":
-        reply_to = from_
+
+
+def _address_fields(
+    from_: bytes | None,
+    sender: bytes | None,
+    reply_to: bytes | None,
+    to: bytes | None,
+    cc: bytes | None,
+    bcc: bytes | None,
+) -> bytes:
+    """``from SP sender SP reply-to SP to SP cc SP bcc`` of RFC 3501 ``envelope``."""
+    from_list = _addresses(from_)
+    sender_list = _addresses(sender)
+    reply_to_list = _addresses(reply_to)
+    if sender_list == b"NIL":
+        sender_list = from_list
+    if reply_to_list == b"NIL":
+        reply_to_list = from_list
     items = [
-        date,
-        subject,
-        from_,
-        sender,
-        reply_to,
-        _addresses(values.get("to")),
-        _addresses(values.get("cc")),
-        _addresses(values.get("bcc")),
-        in_reply_to,
-        message_id,
+        from_list,
+        sender_list,
+        reply_to_list,
+        _addresses(to),
+        _addresses(cc),
+        _addresses(bcc),
     ]
-    return b"(" + b" ".join(items) + b")"
+    return b" ".join(items)
 
 
-def _first_values(fields: list[HeaderField]) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
-    for f in fields:
-        lname = f.name.lower()
-        if lname in _FIELDS and lname not in out:
-            out[lname] = f.value
-    return out
+def _from_to(from_: bytes | None, to: bytes | None) -> bytes:
+    if (from_ is None or len(from_) <= _CACHED_ADDRESS_MAX) and (
+        to is None or len(to) <= _CACHED_ADDRESS_MAX
+    ):
+        return _cached_from_to(from_, to)
+    return _address_fields(from_, None, None, to, None, None)
+
+
+def _format_from_to(from_: bytes | None, to: bytes | None) -> bytes:
+    return _address_fields(from_, None, None, to, None, None)
+
+
+#: A mailbox's messages come from a few senders to a few recipients: the six address
+#: lists of such a message are formatted once per (From, To) pair.
+_cached_from_to = functools.lru_cache(maxsize=1024)(_format_from_to)
+
+
+def _subject(value: bytes) -> bytes:
+    """The Subject as :func:`imap_string` of :func:`for_humans` sends it."""
+    if len(value) <= _QUOTED_MAX and _PLAIN.fullmatch(value) is not None:
+        if b"\t" in value or b"  " in value:
+            value = _WSP_RUN.sub(b" ", value)
+        return b'"' + value.strip(b" ") + b'"'
+    return imap_string(for_humans(value))
 
 
 def imap_string(value: bytes) -> bytes:
@@ -102,6 +137,9 @@ def for_humans(value: bytes) -> bytes:
 def _nstring(value: bytes | None) -> bytes:
     if value is None:
         return b"NIL"
+    if len(value) <= _QUOTED_MAX and _PLAIN.fullmatch(value) is not None:
+        # nothing to unfold, escape or send as a literal
+        return b'"' + value.strip(b" \t") + b'"'
     return imap_string(unfold(value))
 
 

@@ -438,7 +438,15 @@ def _format(
     done_flags = False
     for it in items:
         name = it.name
-        if name == b"FLAGS":
+        # (the items of a folder listing first: each is asked for every message)
+        if name == b"ENVELOPE":
+            assert parsed is not None
+            pieces.append(b"ENVELOPE " + envelope(parsed[1], parsed[0]))
+        elif name == b"BODYSTRUCTURE" or name == b"BODY":
+            assert parsed is not None
+            ext = name == b"BODYSTRUCTURE"
+            pieces.append(name + b" " + bodystructure(parsed[1], parsed[0], ext))
+        elif name == b"FLAGS":
             if done_flags:
                 continue
             done_flags = True
@@ -451,13 +459,6 @@ def _format(
         elif name == b"INTERNALDATE":
             assert info is not None
             pieces.append(b"INTERNALDATE " + format_date_time(info.internaldate))
-        elif name == b"ENVELOPE":
-            assert parsed is not None
-            pieces.append(b"ENVELOPE " + envelope(parsed[1], parsed[0]))
-        elif name in (b"BODYSTRUCTURE", b"BODY"):
-            assert parsed is not None
-            ext = name == b"BODYSTRUCTURE"
-            pieces.append(name + b" " + bodystructure(parsed[1], parsed[0], ext))
         elif name == b"BINARY.SIZE":
             assert parsed is not None
             data = binary_section(parsed[1], parsed[0], it.path)

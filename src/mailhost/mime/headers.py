@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from itertools import repeat
 from typing import NamedTuple
 
 #: A whole field: its name (RFC 5322 ``ftext``), optional obsolete whitespace, the colon,
 #: the value with its continuation lines (lines that begin with whitespace), and the final
 #: line break if there is one.
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)\n?")
+#: :data:`_FIELD` with the whole field, the name, and the value from its first octet that
+#: is not whitespace (its final CR still on), so that one ``findall`` reads a whole block.
+_FIELD_PARTS = re.compile(rb"(([\x21-\x39\x3b-\x7e]+)[ \t]*:[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)\n)")
 _TOKEN = re.compile(r"[^\x00-\x20\x7f()<>@,;:\\\"/\[\]?=]+")
 _SECTION = re.compile(r"^(.*?)\*(?:(\d+)(\*)?)?$", re.DOTALL)
 
@@ -66,6 +70,55 @@ def scan_header(data: bytes, start: int, limit: int) -> tuple[list[HeaderField],
     body, as Python's ``email`` parser also decides.  A leading mbox ``From`` line is
     skipped.  Never reads past ``limit``.
     """
+    fast = scan_fields(data, start, limit)
+    if fast is None:
+        return _scan_lines(data, start, limit)
+    (wholes, names, values), header_end = fast
+    fields: list[HeaderField] = []
+    append = fields.append
+    new = tuple.__new__
+    pos = start
+    for whole, name, value in zip(wholes, names, values, strict=True):
+        end = pos + len(whole)
+        append(new(HeaderField, (name.decode("ascii"), pos, end, value)))
+        pos = end
+    return fields, header_end
+
+
+#: Longest header block (with its empty line) that :func:`scan_fields` reads.
+_QUICK_MAX = 64 * 1024
+#: Columns of a header block's fields: whole fields, names, values.
+FieldColumns = tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]]
+
+
+def scan_fields(data: bytes, start: int, limit: int) -> tuple[FieldColumns, int] | None:
+    """:func:`scan_header` of the usual header block, in one regular-expression pass.
+
+    For a block that is nothing but fields ending at the first CRLF CRLF (as the store
+    serves mail): the octets of each whole field, each name and each value (as
+    :attr:`HeaderField.value` has it), and the offset where the body begins.  None for
+    anything else (an mbox ``From`` line, a line that is not a field, a header not ended
+    by CRLF CRLF, one over ``_QUICK_MAX``), which :func:`scan_header` reads line by line.
+    """
+    if data.startswith(b"From ", start):
+        return None
+    # (bounded, so that a part without an empty line costs no more than a short look)
+    blank = data.find(b"\r\n\r\n", start, min(limit, start + _QUICK_MAX))
+    if blank < start:
+        return None
+    block_end = blank + 2
+    found = _FIELD_PARTS.findall(data, start, block_end)
+    if not found:
+        return None
+    wholes, names, values = zip(*found, strict=True)
+    # the fields must tile the block: no line skipped, nothing left over
+    if sum(map(len, wholes)) != block_end - start:
+        return None
+    # every field ends with a line break: its CR is not part of the value
+    return (wholes, names, tuple(map(bytes.removesuffix, values, repeat(b"\r")))), block_end + 2
+
+
+def _scan_lines(data: bytes, start: int, limit: int) -> tuple[list[HeaderField], int]:
     fields: list[HeaderField] = []
     pos = start
     if data.startswith(b"From ", pos):

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from mailhost.mime.headers import (
     HeaderField,
     Params,
-    first_value,
     param,
     parse_disposition,
     parse_media_type,
+    scan_fields,
     scan_header,
     skip_cfws,
     text,
@@ -52,12 +52,22 @@ class Part:
     block including its terminating empty line; ``body_start:body_end`` the body
     (``body_start == header_end``).  For a part of a multipart, ``body_end`` excludes the
     line break before the next delimiter, which RFC 2046 §5.1.1 assigns to the delimiter.
+
+    A tree is not changed once :func:`parse` has returned it.
     """
 
     start: int
     header_end: int
     body_end: int
-    fields: list[HeaderField]
+    #: The octets parsed, from which :attr:`fields` is read when first asked for.
+    data: bytes = field(repr=False)
+    #: Raw value (as :attr:`HeaderField.value`) of the first field of each name, by
+    #: lower-case name: what ENVELOPE and the Content-* fields are read from.
+    first_values: dict[bytes, bytes] = field(repr=False)
+    #: The header fields, once read (see :attr:`fields`).
+    _fields: list[HeaderField] | None = field(default=None, repr=False)
+    #: Names and values of the header fields, in order, when read without :attr:`fields`.
+    _columns: tuple[tuple[bytes, ...], tuple[bytes, ...]] | None = field(default=None, repr=False)
     #: Media type and subtype as sent (case kept); see :attr:`type` for comparisons.
     media_type: str = "text"
     media_subtype: str = "plain"
@@ -79,6 +89,18 @@ class Part:
     lines: int = 0
     #: False when parsed with ``headers_only``: children were not looked for.
     complete: bool = True
+
+    @property
+    def fields(self) -> list[HeaderField]:
+        """Every header field, in order, duplicates kept.
+
+        Most messages are answered from :attr:`first_values` alone, so the field list
+        of the usual header block is built only when something needs it.
+        """
+        fields = self._fields
+        if fields is None:
+            fields = self._fields = scan_header(self.data, self.start, self.body_end)[0]
+        return fields
 
     @property
     def body_start(self) -> int:
@@ -127,11 +149,27 @@ class Part:
     @property
     def headers(self) -> list[tuple[str, bytes]]:
         """``(name, raw value)`` of every header field, in order, duplicates kept."""
+        if self._fields is None and self._columns is not None:
+            names, values = self._columns
+            return [(n.decode("ascii"), v) for n, v in zip(names, values, strict=True)]
         return [(f.name, f.value) for f in self.fields]
+
+    def values_of(self, name: str) -> list[bytes]:
+        """Raw values of every field called ``name`` (case-insensitive), in order."""
+        if not name.isascii():
+            return []  # field names are ASCII
+        if self._fields is None and self._columns is not None:
+            lname = name.lower().encode("ascii")
+            names, values = self._columns
+            return [v for n, v in zip(names, values, strict=True) if n.lower() == lname]
+        lower = name.lower()
+        return [f.value for f in self.fields if f.name.lower() == lower]
 
     def header(self, name: str) -> bytes | None:
         """Raw value of the first field called ``name`` (case-insensitive)."""
-        return first_value(self.fields, name)
+        if not name.isascii():
+            return None  # field names are ASCII
+        return self.first_values.get(name.lower().encode("ascii"))
 
     def walk(self) -> list[Part]:
         """This part and every part below it, depth first."""
@@ -170,50 +208,100 @@ def complete(part: Part, data: bytes) -> Part:
 
 
 def _entity(data: bytes, start: int, end: int, dtype: str, dsub: str) -> Part:
-    fields, header_end = scan_header(data, start, end)
-    part = Part(start, header_end, end, fields, media_type=dtype, media_subtype=dsub)
-    _apply_content_fields(part)
+    fast = scan_fields(data, start, end)
+    if fast is not None:
+        (_, names, values), header_end = fast
+        # reversed, so that the first field of a name is the one kept
+        first = dict(zip(map(bytes.lower, reversed(names)), reversed(values), strict=True))
+        part = Part(start, header_end, end, data, first, None, (names, values), dtype, dsub)
+    else:
+        fields, header_end = scan_header(data, start, end)
+        first = {f.name.lower().encode("ascii"): f.value for f in reversed(fields)}
+        part = Part(
+            start, header_end, end, data, first, fields, media_type=dtype, media_subtype=dsub
+        )
+    _apply_content_fields(part, first)
     return part
 
 
-def _apply_content_fields(part: Part) -> None:
+def _apply_content_fields(part: Part, first: dict[bytes, bytes]) -> None:
     """Fill the Content-* attributes from the first field of each name (as Dovecot does)."""
-    seen: set[str] = set()
-    for f in part.fields:
-        lname = f.name.lower()
-        if not lname.startswith("content-") or lname in seen:
+    raw = first.get(b"content-type")
+    if raw is not None:
+        media = _media_type(raw)
+        if media is not None:
+            part.media_type, part.media_subtype = media[0], media[1]
+            part.params = list(media[2])
+            part.explicit_type = True
+        else:
+            part.media_type, part.media_subtype = "text", "plain"
+    raw = first.get(b"content-transfer-encoding")
+    if raw is not None:
+        part.encoding = _encoding(raw)
+    raw = first.get(b"content-disposition")
+    if raw is not None:
+        disp = _disposition(raw)
+        if disp is not None:
+            part.disposition, part.disposition_params = disp[0], list(disp[1])
+    for name in _OTHER_CONTENT_FIELDS:
+        raw = first.get(name)
+        if raw is None:
             continue
-        seen.add(lname)
-        if lname == "content-type":
-            media = _media_type(f.value)
-            if media is not None:
-                part.media_type, part.media_subtype = media[0], media[1]
-                part.params = list(media[2])
-                part.explicit_type = True
-            else:
-                part.media_type, part.media_subtype = "text", "plain"
-            continue
-        value = text(unfold(f.value))
-        if lname == "content-transfer-encoding":
-            # RFC 2045 §6.1: a single token; anything else is ignored (then 7bit).
-            i = skip_cfws(value, 0)
-            enc, i = token(value, i)
-            if enc and skip_cfws(value, i) == len(value):
-                part.encoding = enc
-        elif lname == "content-disposition":
-            disp = parse_disposition(value)
-            if disp is not None:
-                part.disposition, part.disposition_params = disp
-        elif lname == "content-id":
+        value = text(unfold(raw))
+        if name == b"content-id":
             part.content_id = value
-        elif lname == "content-description":
+        elif name == b"content-description":
             part.description = value
-        elif lname == "content-md5":
+        elif name == b"content-md5":
             part.md5 = value
-        elif lname == "content-location":
+        elif name == b"content-location":
             part.location = value
-        elif lname == "content-language":
+        else:
             part.language = _languages(value) or None
+
+
+_OTHER_CONTENT_FIELDS = (
+    b"content-id",
+    b"content-description",
+    b"content-md5",
+    b"content-location",
+    b"content-language",
+)
+
+
+def _parse_encoding(raw: bytes) -> str | None:
+    """RFC 2045 §6.1: a single token; anything else is ignored (then 7bit)."""
+    value = text(unfold(raw))
+    i = skip_cfws(value, 0)
+    enc, i = token(value, i)
+    if enc and skip_cfws(value, i) == len(value):
+        return enc
+    return None
+
+
+_cached_encoding = functools.lru_cache(maxsize=256)(_parse_encoding)
+
+
+def _encoding(raw: bytes) -> str | None:
+    if len(raw) > 80:
+        return _parse_encoding(raw)
+    return _cached_encoding(raw)
+
+
+def _parse_disposition(raw: bytes) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    disp = parse_disposition(text(unfold(raw)))
+    return None if disp is None else (disp[0], tuple(disp[1]))
+
+
+_cached_disposition = functools.lru_cache(maxsize=1024)(_parse_disposition)
+
+
+def _disposition(raw: bytes) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """A raw Content-Disposition value parsed; short ones (``inline``, ``attachment``
+    with a common file name) once per mailbox."""
+    if len(raw) > 80:
+        return _parse_disposition(raw)
+    return _cached_disposition(raw)
 
 
 def _parse_media_type(raw: bytes) -> tuple[str, str, tuple[tuple[str, str], ...]] | None:
@@ -254,6 +342,11 @@ def _parse_entity(
 ) -> Part:
     budget.parts += 1
     part = _entity(data, start, end, *default)
+    mtype = part.media_type.lower()
+    if mtype == "text":
+        # the usual leaf: nothing below it
+        part.lines = data.count(b"\n", part.header_end, end)
+        return part
     if depth >= MAX_DEPTH or budget.parts >= MAX_PARTS:
         # Too deep or too many: a leaf, except that message/rfc822 still gets its
         # header so that ENVELOPE can be answered.
@@ -263,9 +356,8 @@ def _parse_entity(
             child.complete = False
             part.children.append(child)
         return part
-    if part.is_multipart:
+    if mtype == "multipart" and part.boundary is not None:
         boundary = part.boundary
-        assert boundary is not None
         child_default = ("message", "rfc822") if part.subtype == "digest" else ("text", "plain")
         for cstart, cend in _split_multipart(data, part.header_end, end, boundary):
             if budget.parts >= MAX_PARTS:
@@ -277,7 +369,6 @@ def _parse_entity(
         part.children.append(
             _parse_entity(data, part.header_end, end, depth + 1, budget, ("text", "plain"))
         )
-    if part.is_text or part.is_message:
         part.lines = data.count(b"\n", part.header_end, end)
     return part
 

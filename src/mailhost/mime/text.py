@@ -58,13 +58,12 @@ def _b64(payload: bytes) -> bytes:
 
 def header_values(part: Part, data: bytes, name: str) -> list[str]:
     """Decoded values of every field called ``name`` in ``part``'s header, in order."""
-    lname = name.lower()
-    return [decode_words(unfold(f.value)) for f in part.fields if f.name.lower() == lname]
+    return [decode_words(unfold(value)) for value in part.values_of(name)]
 
 
 def header_text(part: Part, data: bytes) -> str:
     """All of ``part``'s header fields as decoded ``Name: value`` lines."""
-    return "".join(f"{f.name}: {decode_words(unfold(f.value))}\n" for f in part.fields)
+    return "".join(f"{name}: {decode_words(unfold(value))}\n" for name, value in part.headers)
 
 
 def transfer_decode(part: Part, data: bytes) -> bytes:
