@@ -82,6 +82,12 @@ class ServerConfig:
     active_sessions: int = 16
     #: Longest a connection waits for its greeting while the host is busy (seconds).
     greeting_wait_max: float = 2.0
+    #: Objects allocated between two young garbage collections in ``mailhost serve`` and
+    #: ``twistd mailhost`` (Python's default is 700).  The host keeps large, long-lived
+    #: tables (a 100,000-message folder's listing); with the default, the collector walks
+    #: them every few thousand allocations and a single FETCH can stall for tens of
+    #: milliseconds.  0 keeps Python's default.  Embedders set their own.
+    gc_young_threshold: int = 50_000
 
     def __post_init__(self) -> None:
         if not 1 <= self.threads <= 256:
@@ -90,6 +96,8 @@ class ServerConfig:
             raise ConfigValueError("active_sessions", "must be 0 (no limit) or more")
         if not 0 <= self.greeting_wait_max <= 60:
             raise ConfigValueError("greeting_wait_max", "must be between 0 and 60 seconds")
+        if not 0 <= self.gc_young_threshold <= 10_000_000:
+            raise ConfigValueError("gc_young_threshold", "must be between 0 and 10000000")
 
 
 @dataclass(frozen=True)

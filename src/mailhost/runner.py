@@ -17,7 +17,7 @@ from twisted.logger import (
 )
 
 from mailhost.config import Config
-from mailhost.service import MailHostService, build_service
+from mailhost.service import MailHostService, build_service, tune_process
 
 EX_OSERR = 71
 
@@ -42,6 +42,7 @@ def serve(
 
         reactor = default_reactor
     start_logging()
+    tune_process(cfg)
     host = build_service(cfg, reactor)
     status = {"code": 0}
 

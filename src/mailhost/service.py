@@ -7,6 +7,7 @@ to the POP3 and IMAP4 factories, and listens on every configured endpoint.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,6 +148,15 @@ class MailHostService(MultiService):
         for cb in self._on_stop:
             cb()
         return MultiService.stopService(self)  # type: ignore[no-any-return]
+
+
+def tune_process(config: Config) -> None:
+    """Process-wide settings for a process that runs only the host (``mailhost serve``,
+    ``twistd mailhost``): the young-generation threshold of the garbage collector."""
+    threshold = config.server.gc_young_threshold
+    if threshold:
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(threshold, middle, old)
 
 
 def build_store(config: Config) -> Store:

@@ -34,6 +34,7 @@ def load_or_exit(path: str) -> Any:
 
 
 def makeService(options: Options) -> IService:
-    from mailhost.service import build_service
+    from mailhost.service import build_service, tune_process
 
+    tune_process(options["config_obj"])
     return build_service(options["config_obj"])
