@@ -149,6 +149,7 @@ class FolderWatcher(Service):
         coalesce: float = 0.05,
         use_inotify: bool = True,
         blocking: Blocking | None = None,
+        linger: float = 10.0,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as global_reactor
@@ -166,6 +167,11 @@ class FolderWatcher(Service):
         self._running = False
         self._blocking = blocking
         self._rescanning = False
+        #: Seconds a folder stays watched after its last session let go.
+        self.linger = linger
+        #: Keys whose last session let go, with when, oldest first.
+        self._lingering: dict[Key, float] = {}
+        self._sweep_call: Any = None
 
     # -- service -------------------------------------------------------------------------
 
@@ -188,6 +194,11 @@ class FolderWatcher(Service):
 
     def stop(self) -> None:
         self._running = False
+        if self._sweep_call is not None and self._sweep_call.active():
+            self._sweep_call.cancel()
+        self._sweep_call = None
+        for key in list(self._lingering):
+            self._drop(key)
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         self._loop = None
@@ -208,12 +219,15 @@ class FolderWatcher(Service):
         known = self._watched.get(key)
         if known is not None:
             known.count += 1
+            self._lingering.pop(key, None)
             return
         entry = _Watched(Path(path) if path is not None else None)
         self._watched[key] = entry
         self._add(key, entry)
 
     def unwatch(self, username: str, folder_id: str) -> None:
+        """One watcher less; the last one's watch lingers for ``linger`` seconds, because
+        clients that poll open the same folder again and again."""
         key = (username, folder_id)
         entry = self._watched.get(key)
         if entry is None:
@@ -221,12 +235,36 @@ class FolderWatcher(Service):
         entry.count -= 1
         if entry.count > 0:
             return
-        del self._watched[key]
+        if not self.linger:
+            self._drop(key)
+            return
+        self._lingering[key] = self._reactor.seconds()
+        if self._sweep_call is None:
+            self._sweep_call = self._reactor.callLater(self.linger, self._sweep)
+
+    def _drop(self, key: Key) -> None:
+        entry = self._watched.pop(key)
         self._pending.discard(key)
+        self._lingering.pop(key, None)
         self._remove(entry)
 
+    def _sweep(self) -> None:
+        """Drop the watches that nobody took up again within ``linger`` seconds."""
+        self._sweep_call = None
+        due = self._reactor.seconds() - self.linger
+        lingering = self._lingering
+        while lingering:
+            key, since = next(iter(lingering.items()))
+            if since > due:
+                break
+            self._drop(key)
+        if lingering:
+            oldest = next(iter(lingering.values()))
+            self._sweep_call = self._reactor.callLater(max(0.0, oldest - due), self._sweep)
+
     def watched(self) -> list[Key]:
-        return sorted(self._watched)
+        """The folders some session watches (not those whose watch only lingers)."""
+        return sorted(k for k, entry in self._watched.items() if entry.count > 0)
 
     def _add(self, key: Key, entry: _Watched) -> None:
         if self._notifier is None or entry.path is None:
@@ -268,12 +306,13 @@ class FolderWatcher(Service):
 
     def _fire(self, key: Key) -> None:
         self._pending.discard(key)
-        if key in self._watched:
+        entry = self._watched.get(key)
+        if entry is not None and entry.count:
             self._callback(*key)
 
     def rescan(self) -> None:
         """Call back for every watched folder (after lost events)."""
-        for key in list(self._watched):
+        for key in self.watched():
             self._callback(*key)
 
     def _periodic(self) -> None:
@@ -286,6 +325,8 @@ class FolderWatcher(Service):
         looked: list[tuple[Key, _Watched]] = []
         paths: list[Path] = []
         for key, entry in list(self._watched.items()):
+            if not entry.count:
+                continue  # lingering: nobody to wake
             if entry.path is None:
                 self._callback(*key)  # nothing to look at: always look
             else:

@@ -240,3 +240,33 @@ def test_lost_events_still_rescan_everything_with_a_pool(tmp_path: Path) -> None
     clock.advance(0)
     assert calls == [("u", "a")]
     watcher.stop()
+
+
+@linux_only
+def test_a_released_watch_lingers_then_goes(setup) -> None:  # type: ignore[no-untyped-def]
+    watcher, clock, calls, tmp = setup
+    box = maildir(tmp / "u")
+    watcher.watch("u", "fid", box)
+    dirs = list(watcher._watched[("u", "fid")].dirs)
+    watcher.unwatch("u", "fid")
+    clock.advance(watcher.linger / 2)
+    # taken up again before it went: the same inotify watches, nothing re-added
+    watcher.watch("u", "fid", box)
+    assert watcher._watched[("u", "fid")].dirs == dirs
+    (box / "new" / "a").write_bytes(b"x")
+    pump(watcher, clock)
+    assert calls == [("u", "fid")]
+    watcher.unwatch("u", "fid")
+    clock.advance(watcher.linger / 2)
+    assert ("u", "fid") in watcher._watched  # still lingering
+    clock.advance(watcher.linger)
+    assert ("u", "fid") not in watcher._watched
+    assert watcher._sweep_call is None  # nothing left to sweep: no timer
+
+
+def test_linger_zero_drops_at_once(tmp_path: Path) -> None:
+    clock = MemoryReactorClock()
+    watcher = FolderWatcher(lambda u, f: None, reactor=clock, use_inotify=False, linger=0)
+    watcher.watch("u", "fid", maildir(tmp_path / "u"))
+    watcher.unwatch("u", "fid")
+    assert ("u", "fid") not in watcher._watched
