@@ -410,15 +410,33 @@ def watcher_service(
     blocking: Blocking | None = None,
 ) -> FolderWatcher | None:
     """The watcher for a host: folders that sessions subscribe to on ``changes`` are
-    watched while subscribed, and their sessions are woken through ``changes``.
+    watched while subscribed.  With a ``blocking`` pool a changed folder is looked at
+    through ``store.refresh``, which wakes its sessions through ``changes`` only if the
+    store finds something new; without one they are woken directly.
 
     None when the store has no directories to watch (the memory store).
     """
     locate: Callable[[str, str], Path | None] | None = getattr(store, "folder_path", None)
     if locate is None:
         return None
+    callback: FolderChanged = changes.notify
+    if blocking is not None:
+        pool = blocking
+
+        def look(username: str, folder_id: str) -> None:
+            # the store wakes the sessions if it finds something new: a change it made
+            # itself (and told of) is not announced twice
+            d = pool.run(store.refresh, username, folder_id)
+
+            def failed(failure: Failure) -> None:
+                log.warn("looking at a changed folder failed: {f}", f=failure.value)
+                changes.notify(username, folder_id)  # let the sessions look themselves
+
+            d.addErrback(failed)
+
+        callback = look
     watcher = FolderWatcher(
-        changes.notify,
+        callback,
         reactor=reactor,
         rescan_interval=config.store.rescan_interval,
         use_inotify=config.store.inotify,

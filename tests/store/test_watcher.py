@@ -270,3 +270,39 @@ def test_linger_zero_drops_at_once(tmp_path: Path) -> None:
     watcher.watch("u", "fid", maildir(tmp_path / "u"))
     watcher.unwatch("u", "fid")
     assert ("u", "fid") not in watcher._watched
+
+
+@linux_only
+def test_with_a_pool_the_store_decides_who_to_wake(tmp_path: Path) -> None:
+    from mailhost.blocking import InlineBlocking
+    from mailhost.changes import ChangeHub
+    from mailhost.config import Config
+    from mailhost.store.config import StoreConfig
+    from mailhost.store.maildir import MaildirStore
+    from mailhost.watcher import watcher_service
+
+    clock = MemoryReactorClock()
+    store = MaildirStore(tmp_path / "%u", fsync=False)
+    hub = ChangeHub()  # no reactor: wakes inline
+    store.add_listener(hub.notify)
+    watcher = watcher_service(Config(store=StoreConfig()), store, hub, clock, InlineBlocking())
+    assert watcher is not None
+    watcher.startService()
+    box = store.account("u").folder("INBOX")
+    woken: list[str] = []
+    hub.subscribe("u", box.folder_id, lambda: woken.append("wake"))
+    # a change through the store: its own wake-up, and the directory event adds none
+    box.append(b"Subject: own\r\n\r\nhi\r\n")
+    assert woken == ["wake"]
+    pump(watcher, clock)
+    assert woken == ["wake"]
+    # a file another program dropped: found by the store's look, one wake-up
+    (Path(box.path) / "new" / "delivered-by-mda").write_bytes(b"Subject: x\n\nhi\n")
+    pump(watcher, clock)
+    assert woken == ["wake", "wake"]
+    assert box.status().messages == 2
+    # the folder removed behind the store's back: the sessions are told to look
+    shutil.rmtree(box.path)
+    store.refresh("u", box.folder_id)
+    assert woken == ["wake", "wake", "wake"]
+    watcher.stopService()

@@ -308,6 +308,12 @@ class Store(Protocol):
 
     def remove_listener(self, listener: ChangeListener) -> None: ...
 
+    def refresh(self, username: str, folder_id: str) -> None:
+        """Look at an open folder on disk now: listeners hear of it if something changed
+        there that this store had not seen (another program, another process), or if
+        the folder is gone.  The watcher's call when a directory changes, so a change
+        this store made itself, and already told of, wakes nobody a second time."""
+
 
 def uid_ranges(uids: Sequence[int]) -> str:
     """Compact ``1:3,7`` form of sorted UIDs (RFC 4315 ``uid-set``)."""

@@ -490,6 +490,9 @@ class MemoryStore:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
+    def refresh(self, username: str, folder_id: str) -> None:
+        """Nothing changes a memory store behind its back: nothing to look at."""
+
     def _notify(self, username: str, folder_id: str) -> None:
         for listener in list(self._listeners):
             listener(username, folder_id)

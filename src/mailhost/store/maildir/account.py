@@ -112,10 +112,15 @@ class MaildirAccount:
         self.store.notify(self._username, st.guid)
 
     def open_folder_path(self, folder_id: str) -> Path | None:
+        st = self.open_state(folder_id)
+        return st.path if st is not None else None
+
+    def open_state(self, folder_id: str) -> FolderState | None:
+        """The loaded state of the folder with this GUID, if some handle has it open."""
         with self._states_lock:
             for st in list(self._states.values()):
                 if st.guid == folder_id:
-                    return st.path
+                    return st
         return None
 
     def _drop_states(self, path: Path) -> str:

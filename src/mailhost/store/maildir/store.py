@@ -6,10 +6,12 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from mailhost.errors import NoSuchFolder
 from mailhost.store.api import ChangeListener
 from mailhost.store.config import StoreConfig
 from mailhost.store.maildir import layout
 from mailhost.store.maildir.account import MaildirAccount
+from mailhost.store.maildir.fsio import disk_errors
 from mailhost.store.maildir.state import FolderState
 
 
@@ -114,6 +116,20 @@ class MaildirStore:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
+
+    @disk_errors
+    def refresh(self, username: str, folder_id: str) -> None:
+        with self._lock:
+            acct = self._accounts.get(username)
+        state = acct.open_state(folder_id) if acct is not None else None
+        if state is None:
+            self.notify(username, folder_id)  # not open here: let the sessions look
+            return
+        try:
+            with state.hold() as st:
+                st.sync()
+        except NoSuchFolder:
+            self.notify(username, folder_id)  # gone: the sessions find out when they look
 
     def notify(self, username: str, folder_id: str) -> None:
         for listener in list(self._listeners):
