@@ -103,8 +103,10 @@ class _Watched:
     path: Path | None
     count: int = 1
     dirs: list[FilePath[bytes]] = field(default_factory=list)
-    #: What the last rescan saw of ``new/`` and ``cur/`` (None: not looked at yet).
+    #: What the last rescan saw of ``new/`` and ``cur/`` (None: nothing to trust).
     stamp: Stamp | None = None
+    #: Whether a rescan has looked at it yet.
+    looked: bool = False
 
 
 #: (mtime_ns, inode) of ``new/`` and of ``cur/``.
@@ -341,9 +343,11 @@ class FolderWatcher(Service):
             for (key, entry), stamp in zip(looked, stamps, strict=True):
                 if self._watched.get(key) is not entry:
                     continue  # unwatched meanwhile
-                if stamp is None or stamp != entry.stamp:
+                if stamp is None or (stamp != entry.stamp and (entry.looked or not entry.dirs)):
+                    # (a first look at a folder inotify watches only records its stamp:
+                    # inotify reports what changes from then on)
                     self._callback(*key)
-                entry.stamp = stamp
+                entry.stamp, entry.looked = stamp, True
 
         def done(result: object) -> object:
             self._rescanning = False

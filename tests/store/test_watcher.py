@@ -306,3 +306,27 @@ def test_with_a_pool_the_store_decides_who_to_wake(tmp_path: Path) -> None:
     store.refresh("u", box.folder_id)
     assert woken == ["wake", "wake", "wake"]
     watcher.stopService()
+
+
+@linux_only
+def test_first_rescan_of_an_inotify_watched_folder_only_records(tmp_path: Path) -> None:
+    from mailhost.blocking import InlineBlocking
+
+    clock = MemoryReactorClock()
+    calls: list[tuple[str, str]] = []
+    watcher = FolderWatcher(
+        lambda u, f: calls.append((u, f)),
+        reactor=clock,
+        rescan_interval=10,
+        blocking=InlineBlocking(),
+    )
+    watcher.start()
+    a = maildir(tmp_path / "a")
+    _age(a, 60)
+    watcher.watch("u", "a", a)
+    clock.advance(10)
+    assert calls == []  # inotify covers it from the watch on
+    _age(a, 30)  # changed since (as if its inotify event had been lost)
+    clock.advance(10)
+    assert calls == [("u", "a")]
+    watcher.stop()
