@@ -36,7 +36,8 @@ class StoreConfig:
     #: Folders made on first login for every user, by RFC 6154 role.
     special_folders: dict[str, str] = field(default_factory=_default_special_folders)
     #: Seconds between rescans of folders watched for changes by other programs (the
-    #: safety net under inotify).
+    #: safety net under inotify): each stats ``new/`` and ``cur/`` of the open folders
+    #: and looks closer only at those that changed.
     rescan_interval: float = 30.0
     #: Watch open folders with inotify (Linux) so changes by other programs (an MDA, a
     #: script) reach IMAP sessions at once; without it only the rescan finds them.
