@@ -133,3 +133,41 @@ class Admission:
         self._admit(self.clock.seconds())
         if self._queue:
             self._timer = self.clock.callLater(_TICK, self._tick)
+
+
+class HeldGreeting:
+    """What a protocol adapter needs to be let in by :class:`Admission`: it greets now
+    or when its turn comes, and what the client sends before that is kept until then
+    (reading paused meanwhile)."""
+
+    transport: Any
+    #: Data that came before the greeting while it was held (None once greeted).
+    _early: list[bytes] | None = None
+
+    def wait_for_greeting(self, admission: Admission) -> None:
+        """Greet now, or once ``admission`` lets this connection in."""
+        if not admission.arrive(self, self._admitted):
+            self._early = []
+            self.transport.pauseProducing()
+
+    def held(self, data: bytes) -> bool:
+        """True if ``data`` came before the greeting: it is kept for after it."""
+        if self._early is None:
+            return False
+        self._early.append(data)
+        return True
+
+    def greet(self) -> None:
+        """Send the greeting and start the session."""
+        raise NotImplementedError
+
+    def dataReceived(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _admitted(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            self.transport.resumeProducing()
+        self.greet()
+        for data in early or ():
+            self.dataReceived(data)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
 
 _ATOM = re.compile(rb"[^(){ \x00-\x1f\x7f%*\"\\\]]+")
 
@@ -73,3 +75,18 @@ def imaplib_form(line: bytes) -> list[bytes | tuple[bytes, bytes]]:
         pos = end
     out.append(line[pos:])
     return out
+
+
+def named(part: Message, name: str | None) -> Message:
+    """``part`` as an attachment called ``name`` (unchanged for None)."""
+    if name is not None:
+        part.add_header("Content-Disposition", "attachment", filename=name)
+    return part
+
+
+def multipart(sub: str, parts: list[Message]) -> Message:
+    """A multipart/``sub`` of ``parts``."""
+    msg = MIMEMultipart(sub)
+    for p in parts:
+        msg.attach(p)
+    return msg

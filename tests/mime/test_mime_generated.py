@@ -7,13 +7,12 @@ import email.policy
 from email.message import Message
 from email.mime.application import MIMEApplication
 from email.mime.message import MIMEMessage
-from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from imapclient.response_parser import parse_fetch_response
-from mimehelpers import imaplib_form, read
+from mimehelpers import imaplib_form, multipart, named, read
 
 from mailhost.imap.bodystructure import bodystructure
 from mailhost.imap.envelope import envelope
@@ -34,26 +33,14 @@ def _leaf() -> st.SearchStrategy[Message]:
     )
     utf8 = st.builds(lambda s: MIMEText(s + " é", "plain", "utf-8"), _TEXT)
     app = st.builds(
-        lambda b, name: _named(MIMEApplication(b, "octet-stream"), name),
+        lambda b, name: named(MIMEApplication(b, "octet-stream"), name),
         st.binary(max_size=300),
         st.sampled_from(["Report.PDF", "a b.bin", "x;y.dat", None]),
     )
     return st.one_of(text, utf8, app)
 
 
-def _named(part: Message, name: str | None) -> Message:
-    if name is not None:
-        part.add_header("Content-Disposition", "attachment", filename=name)
-    return part
-
-
 def _extend(children: st.SearchStrategy[Message]) -> st.SearchStrategy[Message]:
-    def multipart(sub: str, parts: list[Message]) -> Message:
-        msg = MIMEMultipart(sub)
-        for p in parts:
-            msg.attach(p)
-        return msg
-
     def message(inner: Message, subject: str) -> Message:
         inner["Subject"] = subject
         inner["From"] = "Inner <inner@example.org>"

@@ -13,12 +13,12 @@ import email.policy
 from email.message import Message
 from email.mime.application import MIMEApplication
 from email.mime.message import MIMEMessage
-from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mimehelpers import multipart, named
 
 from mailhost.imap import envelope as envelope_module
 from mailhost.imap import wire
@@ -144,26 +144,14 @@ def _leaf() -> st.SearchStrategy[Message]:
         st.sampled_from(["plain", "html", "x-custom"]),
     )
     app = st.builds(
-        lambda b, name: _named(MIMEApplication(b, "octet-stream"), name),
+        lambda b, name: named(MIMEApplication(b, "octet-stream"), name),
         st.binary(max_size=100),
         st.sampled_from(["Report.PDF", "a b.bin", "x;y.dat", None]),
     )
     return st.one_of(text_part, app)
 
 
-def _named(part: Message, name: str | None) -> Message:
-    if name is not None:
-        part.add_header("Content-Disposition", "attachment", filename=name)
-    return part
-
-
 def _extend(children: st.SearchStrategy[Message]) -> st.SearchStrategy[Message]:
-    def multipart(sub: str, parts: list[Message]) -> Message:
-        msg = MIMEMultipart(sub)
-        for p in parts:
-            msg.attach(p)
-        return msg
-
     return st.one_of(
         st.builds(
             multipart,

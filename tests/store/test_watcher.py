@@ -181,7 +181,8 @@ def _age(path: Path, seconds: float) -> None:
         os.utime(path / sub, (when, when))
 
 
-def test_rescan_with_a_pool_calls_back_only_for_changed_folders(tmp_path: Path) -> None:
+def _pooled(**kw: object) -> tuple[FolderWatcher, MemoryReactorClock, list[tuple[str, str]]]:
+    """A started watcher whose rescans look through an (inline) pool."""
     from mailhost.blocking import InlineBlocking
 
     clock = MemoryReactorClock()
@@ -189,11 +190,15 @@ def test_rescan_with_a_pool_calls_back_only_for_changed_folders(tmp_path: Path) 
     watcher = FolderWatcher(
         lambda u, f: calls.append((u, f)),
         reactor=clock,
-        rescan_interval=10,
-        use_inotify=False,
         blocking=InlineBlocking(),
+        **kw,  # type: ignore[arg-type]
     )
     watcher.start()
+    return watcher, clock, calls
+
+
+def test_rescan_with_a_pool_calls_back_only_for_changed_folders(tmp_path: Path) -> None:
+    watcher, clock, calls = _pooled(rescan_interval=10, use_inotify=False)
     a, b = maildir(tmp_path / "a"), maildir(tmp_path / "b")
     for path in (a, b):
         _age(path, 60)
@@ -224,14 +229,7 @@ def test_rescan_with_a_pool_calls_back_only_for_changed_folders(tmp_path: Path) 
 
 @linux_only
 def test_lost_events_still_rescan_everything_with_a_pool(tmp_path: Path) -> None:
-    from mailhost.blocking import InlineBlocking
-
-    clock = MemoryReactorClock()
-    calls: list[tuple[str, str]] = []
-    watcher = FolderWatcher(
-        lambda u, f: calls.append((u, f)), reactor=clock, blocking=InlineBlocking()
-    )
-    watcher.start()
+    watcher, clock, calls = _pooled()
     a = maildir(tmp_path / "a")
     _age(a, 60)
     watcher.watch("u", "a", a)
@@ -310,17 +308,7 @@ def test_with_a_pool_the_store_decides_who_to_wake(tmp_path: Path) -> None:
 
 @linux_only
 def test_first_rescan_of_an_inotify_watched_folder_only_records(tmp_path: Path) -> None:
-    from mailhost.blocking import InlineBlocking
-
-    clock = MemoryReactorClock()
-    calls: list[tuple[str, str]] = []
-    watcher = FolderWatcher(
-        lambda u, f: calls.append((u, f)),
-        reactor=clock,
-        rescan_interval=10,
-        blocking=InlineBlocking(),
-    )
-    watcher.start()
+    watcher, clock, calls = _pooled(rescan_interval=10)
     a = maildir(tmp_path / "a")
     _age(a, 60)
     watcher.watch("u", "a", a)

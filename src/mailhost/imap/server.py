@@ -17,7 +17,7 @@ from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from mailhost.admission import Admission
+from mailhost.admission import Admission, HeldGreeting
 from mailhost.auth.api import Authenticator
 from mailhost.blocking import Blocking
 from mailhost.changes import ChangeHub
@@ -28,7 +28,7 @@ from mailhost.tls import TLSProvider
 
 
 @implementer(IPushProducer)
-class IMAPServerProtocol(Protocol):
+class IMAPServerProtocol(HeldGreeting, Protocol):
     factory: IMAPFactory
     session: IMAPSession | None = None
 
@@ -37,8 +37,6 @@ class IMAPServerProtocol(Protocol):
         self._waiters: list[Deferred[None]] = []
         self._ip = ""
         self._counted = False
-        #: Data that came before the greeting, while admission held it (else None).
-        self._early: list[bytes] | None = None
 
     # -- transport events --------------------------------------------------------------
 
@@ -72,23 +70,15 @@ class IMAPServerProtocol(Protocol):
             self.session.refuse("Too many connections from your address")
             return
         self._counted = True
-        if not f.admission.arrive(self, self._greet):
-            # the host is busy: greet when a talking session goes quiet (admission.py)
-            self._early = []
-            transport.pauseProducing()
+        # a busy host greets when a talking session goes quiet (admission.py)
+        self.wait_for_greeting(f.admission)
 
-    def _greet(self) -> None:
+    def greet(self) -> None:
         assert self.session is not None
-        early, self._early = self._early, None
-        if early is not None:
-            self._t.resumeProducing()
         self.session.connection_made()
-        for data in early or ():
-            self.session.data_received(data)
 
     def dataReceived(self, data: bytes) -> None:
-        if self._early is not None:
-            self._early.append(data)  # sent before our greeting; kept for after it
+        if self.held(data):
             return
         assert self.session is not None
         self.factory.admission.heard(self)

@@ -22,7 +22,7 @@ from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from mailhost.admission import Admission
+from mailhost.admission import Admission, HeldGreeting
 from mailhost.auth import apop, sasl
 from mailhost.auth.api import Authenticator, LoginContext, MailUser
 from mailhost.blocking import Blocking
@@ -88,7 +88,7 @@ def _apply_update(
         lease.release()
 
 
-class POP3ServerProtocol(Protocol):
+class POP3ServerProtocol(HeldGreeting, Protocol):
     """One POP3 connection."""
 
     def __init__(self, factory: POP3Factory) -> None:
@@ -118,8 +118,6 @@ class POP3ServerProtocol(Protocol):
         self._idle_call: IDelayedCall | None = None
         self._renew_call: IDelayedCall | None = None
         self._id = next(_session_ids)
-        #: Data that came before the greeting, while admission held it (else None).
-        self._early: list[bytes] | None = None
 
     @property
     def wire(self) -> Any:
@@ -158,21 +156,14 @@ class POP3ServerProtocol(Protocol):
             transport.loseConnection()
             return
         self._counted_ip = True
-        if not self.factory.admission.arrive(self, self._greet):
-            # the host is busy: greet when a talking session goes quiet (admission.py)
-            self._early = []
-            transport.pauseProducing()
+        # a busy host greets when a talking session goes quiet (admission.py)
+        self.wait_for_greeting(self.factory.admission)
 
-    def _greet(self) -> None:
+    def greet(self) -> None:
         assert self.session is not None
-        early, self._early = self._early, None
-        if early is not None:
-            self.wire.resumeProducing()
         self.wire.write(self.session.greeting())
         self.touch()
         self._schedule_idle(self.config.idle_timeout)
-        for data in early or ():
-            self.dataReceived(data)
 
     def _apop_timestamp(self) -> str | None:
         """RFC 1939 §7: a greeting timestamp unique to this connection, if APOP is on."""
@@ -181,8 +172,7 @@ class POP3ServerProtocol(Protocol):
         return apop.new_timestamp(os.getpid(), self.clock.seconds(), self.factory.hostname)
 
     def dataReceived(self, data: bytes) -> None:
-        if self._early is not None:
-            self._early.append(data)  # sent before our greeting; kept for after it
+        if self.held(data):
             return
         if self._closing or self.session is None:
             return
