@@ -80,3 +80,31 @@ def test_a_failed_pull_fails_every_waiter_and_is_not_cached() -> None:
     ensureDeferred(pulls.pull(blocking, box, 0, claim=True))
     assert len(blocking.calls) == 1  # a new pull, not the failed one
     blocking.release()
+
+
+def test_a_large_fan_out_is_handed_out_a_chunk_per_reactor_turn() -> None:
+    from twisted.internet.task import Clock
+
+    clock = Clock()
+    folder = MemoryStore().account("u").folder("INBOX")
+    folder.append(b"Subject: x\r\n\r\nhi\r\n")
+    blocking = HeldBlocking()
+    got: list[int] = []
+    count = pulls.CHUNK * 2 + 10
+    for i in range(count):
+        pulls.request(
+            blocking,  # type: ignore[arg-type]
+            folder,
+            0,
+            True,
+            lambda r, i=i: got.append(i),
+            lambda f: got.append(-1),
+            lambda f: clock.callLater(0, f),
+        )
+    assert len(blocking.calls) == 1  # one pull for all
+    blocking.release()
+    assert got == list(range(pulls.CHUNK + 1))  # the first caller and one chunk
+    assert len(clock.getDelayedCalls()) == 1  # the rest in a later turn
+    clock.advance(0)  # (a fake clock runs the turns that follow at once)
+    assert got == list(range(count))
+    assert not clock.getDelayedCalls()

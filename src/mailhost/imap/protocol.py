@@ -607,7 +607,11 @@ class IMAPSession:
             not view.read_only,
             functools.partial(self._idle_pulled, view),
             self._idle_pull_failed,
+            self._next_turn,
         )
+
+    def _next_turn(self, f: Callable[[], None]) -> object:
+        return self.clock.callLater(0, f)
 
     def _idle_pulled(self, view: View, result: pulls.Result) -> None:
         self._idle_sync_running = False

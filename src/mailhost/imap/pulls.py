@@ -20,6 +20,9 @@ from mailhost.store.api import ChangeKind, ChangeSet, Folder
 Key = tuple[str, int, bool]
 Result = tuple[ChangeSet, frozenset[int]]
 
+#: Waiters handed their result in one reactor turn (see :func:`request`).
+CHUNK = 250
+
 _waiting: dict[Key, list[tuple[Callable[[Result], None], Callable[[Failure], None]]]] = {}
 
 
@@ -37,14 +40,19 @@ def request(
     claim: bool,
     on_result: Callable[[Result], None],
     on_error: Callable[[Failure], None],
+    later: Callable[[Callable[[], None]], object] | None = None,
 ) -> None:
     """Call ``on_result`` with ``folder.changes_since(modseq)`` and, for the first caller,
     the claimed recent UIDs (else ``on_error``); callers that ask while the same pull is
     under way share it.
 
     Callbacks rather than Deferreds: a delivery wakes thousands of IDLE sessions at once,
-    and plain calls are the cheapest way to hand each its result.  ``claim`` is False for
-    read-only (EXAMINE) sessions, which never claim ``\\Recent``.
+    and plain calls are the cheapest way to hand each its result.  With ``later`` (run a
+    call in the reactor's next turn) the first caller's waiters are handed their results
+    ``CHUNK`` at a time, one reactor turn each: the first sessions' updates are on the wire
+    while the rest are worked out, and other sessions' commands are not held up by a
+    fan-out to thousands.  ``claim`` is False for read-only (EXAMINE) sessions, which
+    never claim ``\\Recent``.
     """
     key = (folder.folder_id, modseq, claim)
     waiters = _waiting.get(key)
@@ -57,8 +65,16 @@ def request(
         del _waiting[key]
         _hand(on_result, on_error, result)
         shared = (result[0], frozenset[int]())
-        for ok, err in waiters:
-            _hand(ok, err, shared)
+
+        def hand_from(start: int) -> None:
+            end = len(waiters) if later is None else start + CHUNK
+            for ok, err in waiters[start:end]:
+                _hand(ok, err, shared)
+            if end < len(waiters):
+                assert later is not None
+                later(lambda: hand_from(end))
+
+        hand_from(0)
 
     def failed(failure: Failure) -> None:
         del _waiting[key]
