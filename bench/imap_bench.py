@@ -49,6 +49,7 @@ EXTRA_OPS = [
     ("fetch_1000_uid", b"FETCH 1:1000 (UID)"),
     ("fetch_1000_envelope", b"FETCH 1:1000 (ENVELOPE)"),
     ("fetch_1000_bodystructure", b"FETCH 1:1000 (BODYSTRUCTURE)"),
+    ("unstore_1000", b"STORE 1:1000 -FLAGS (\\Flagged)"),
 ]
 LIT = re.compile(rb"\{(\d+)\+?\}\r\n")
 

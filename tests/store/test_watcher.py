@@ -318,3 +318,28 @@ def test_first_rescan_of_an_inotify_watched_folder_only_records(tmp_path: Path) 
     clock.advance(10)
     assert calls == [("u", "a")]
     watcher.stop()
+
+
+@linux_only
+def test_a_burst_of_events_is_read_in_place_and_split_reads_keep_their_tail(
+    setup,  # type: ignore[no-untyped-def]
+) -> None:
+    watcher, clock, calls, tmp = setup
+    box = maildir(tmp / "u")
+    watcher.watch("u", "fid", box)
+    for i in range(500):  # renames, as a STORE on many messages makes
+        (box / "new" / f"m{i}").write_bytes(b"x")
+        (box / "new" / f"m{i}").rename(box / "cur" / f"m{i}:2,S")
+    pump(watcher, clock)
+    assert calls == [("u", "fid")]
+    # an event cut in two by the reads: nothing until its second half comes
+    notifier = watcher._notifier
+    wd = next(iter(notifier._watchpoints))
+    event = struct.pack("=iLLL", wd, 0x100, 0, 16) + b"name".ljust(16, b"\0")
+    notifier._doRead(event[:20])
+    clock.advance(1)
+    assert calls == [("u", "fid")]
+    notifier._doRead(event[20:])
+    clock.advance(1)
+    assert calls == [("u", "fid")] * 2
+    assert notifier._buffer == b""
