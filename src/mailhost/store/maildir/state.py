@@ -27,8 +27,8 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from itertools import repeat
-from operator import attrgetter, mod
+from itertools import islice, repeat
+from operator import attrgetter, eq, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -127,33 +127,38 @@ _O_READ = os.O_RDONLY | os.O_CLOEXEC
 
 def _measure_many(folder_dir: str, names: list[str]) -> list[tuple[int, int] | None]:
     """:func:`_measure` of many files of one folder, in one tight loop (open, fstat, one
-    read, close: measuring a big foreign folder spends its time here)."""
+    read, close: measuring a big foreign folder spends its time here).  Names are looked
+    at for a ``,W=`` size only when one of them holds that text at all (foreign names
+    seldom do)."""
     out: list[tuple[int, int] | None] = []
+    append = out.append
     o_read, os_open, os_fstat, os_read, os_close = _O_READ, os.open, os.fstat, os.read, os.close
+    hinted = ",W=" in "".join(names)
     for name in names:
         path = folder_dir + name
-        base = name[4:].partition(":")[0]
-        vsize = sizes_of(base)[1] if "," in base else None
         try:
-            if vsize is not None:
-                out.append((os.stat(path).st_mtime_ns, vsize))
-                continue
+            if hinted:
+                base = name[4:].partition(":")[0]
+                vsize = sizes_of(base)[1] if "," in base else None
+                if vsize is not None:
+                    append((os.stat(path).st_mtime_ns, vsize))
+                    continue
             fd = os_open(path, o_read)
         except FileNotFoundError:
-            out.append(None)
+            append(None)
             continue
         try:
             st = os_fstat(fd)
             n = st.st_size
             data = os_read(fd, n + 1) if n <= WHOLE_READ else b""
             if len(data) == n:
-                vsize = n + data.count(b"\n")
+                size = n + data.count(b"\n")
                 if b"\r" in data:
-                    vsize -= data.count(b"\r\n")
+                    size -= data.count(b"\r\n")
             else:
                 os.lseek(fd, 0, os.SEEK_SET)
-                vsize = crlf_size_fd(fd, n)
-            out.append((st.st_mtime_ns, vsize))
+                size = crlf_size_fd(fd, n)
+            append((st.st_mtime_ns, size))
         finally:
             os_close(fd)
     return out
@@ -200,9 +205,9 @@ def _no_cycle_collection() -> Iterator[None]:
 def _lazy_uid_lines(uids: Iterable[int], bases: list[str]) -> Iterable[str]:
     """:func:`_lazy_uid_line` of each pair; one formatting pass when no base carries a
     size (foreign names seldom do)."""
-    if any("," in base for base in bases):
+    if "," in "".join(bases):
         return map(_lazy_uid_line, uids, bases)
-    return map(mod, repeat("%d :%s\n"), zip(uids, bases, strict=True))
+    return [f"{uid} :{base}\n" for uid, base in zip(uids, bases, strict=True)]
 
 
 def _cut_torn_tail(path: Path, size: int, end: int) -> None:
@@ -252,12 +257,32 @@ class Msg:
         self.info: MessageInfo | None = None
 
 
+class _Cold:
+    """Messages a first look took in and nothing has looked at one by one since: UIDs
+    ``first``, ``first + 1`` ... for ``names`` in that order, all with MODSEQ ``modseq``
+    and not measured.  Kept as one list (what SELECT's flag listing needs) until something
+    needs a :class:`Msg` per message (see :attr:`FolderState.msgs`); never changed."""
+
+    __slots__ = ("first", "modseq", "names")
+
+    def __init__(self, first: int, modseq: int, names: list[str]) -> None:
+        self.first = first
+        self.modseq = modseq
+        self.names = names
+
+
 _name = attrgetter("name")
 _modseq = attrgetter("modseq")
 
 
 class FolderState:
-    """In-memory view of one Maildir folder plus the code that keeps it true."""
+    """In-memory view of one Maildir folder plus the code that keeps it true.
+
+    A big folder of foreign files seen for the first time costs one directory listing,
+    one sort and two file writes (uidlist, index): its messages are kept as one list of
+    names (:class:`_Cold`) until something needs them one by one, so SELECT's flag
+    listing makes no object per message; the first sized listing then reads every file
+    and makes each message with its size."""
 
     #: record files found on disk without reading them (see :meth:`measure`)
     lazy_sizes = True
@@ -274,6 +299,9 @@ class FolderState:
         #: called (outside the lock) after changes were made or discovered
         self.on_change: Callable[[FolderState], None] | None = None
         self._changed = False
+        #: turns ``_cold`` into messages once, whichever thread asks first (readers of
+        #: ``msgs`` such as :meth:`MaildirFolder._open_fd` need not hold the folder lock)
+        self._thaw_lock = threading.Lock()
         self._reset()
 
     # -- in-memory state -------------------------------------------------------------
@@ -286,7 +314,10 @@ class FolderState:
         self.highestmodseq = 0
         self.history_floor = 0
         self.recent_floor = 0
-        self.msgs: dict[int, Msg] = {}
+        self._msgs: dict[int, Msg] = {}
+        #: what a first look took in, before ``_msgs`` and ``_names`` hold it (see
+        #: :attr:`msgs`); while set, those two are empty
+        self._cold: _Cold | None = None
         #: UIDs of messages whose size and mtime are not known yet (:meth:`measure`)
         self.unsized: set[int] = set()
         #: UIDs of ``msgs`` in order and the listing built from them, kept between calls
@@ -295,7 +326,7 @@ class FolderState:
         self._order: list[int] | None = None
         self._listing: list[MessageInfo | None] | None = None
         self._dirty: set[int] = set()
-        self.names: dict[str, int] = {}
+        self._names: dict[str, int] = {}
         #: base name -> UID, built when first needed (a scan that found changes)
         self._bases: dict[str, int] | None = None
         self.expunged: dict[int, int] = {}
@@ -329,6 +360,54 @@ class FolderState:
         self._uidlist_rewrite = False
         #: the uidlist state to record in the index once the records it implies are written
         self.u_pending: tuple[int, int] | None = None
+
+    @property
+    def msgs(self) -> dict[int, Msg]:
+        """UID -> message."""
+        if self._cold is not None:
+            self._thaw()
+        return self._msgs
+
+    @property
+    def names(self) -> dict[str, int]:
+        """``new/<file>`` or ``cur/<file>`` -> UID."""
+        if self._cold is not None:
+            self._thaw()
+        return self._names
+
+    def count(self) -> int:
+        """``len(self.msgs)``, without making a :class:`Msg` per message."""
+        cold = self._cold
+        return len(self._msgs) if cold is None else len(cold.names)
+
+    def _uids(self) -> Iterable[int]:
+        """Every UID (in no set order), without making a :class:`Msg` per message."""
+        cold = self._cold
+        if cold is not None:
+            return range(cold.first, cold.first + len(cold.names))
+        return self._msgs
+
+    def _thaw(self, vsizes: list[int] | None = None, mtimes: list[int] | None = None) -> bool:
+        """Make the :class:`Msg` of each message a first look took in (``_cold``): the
+        first time anything needs them one by one, and only once.  ``vsizes`` and
+        ``mtimes``: what measuring them learnt (:data:`ix.UNKNOWN` for a file not found),
+        in ``_cold``'s order.  False if there was nothing left to make."""
+        with self._thaw_lock, _no_cycle_collection():
+            cold = self._cold
+            if cold is None:
+                return False  # another thread did it meanwhile
+            names = cold.names
+            uids = range(cold.first, cold.first + len(names))
+            same = repeat(cold.modseq)
+            sizes: Iterable[int] = repeat(ix.UNKNOWN) if vsizes is None else vsizes
+            dates: Iterable[int] = repeat(ix.UNKNOWN) if mtimes is None else mtimes
+            self._msgs.update(
+                zip(uids, map(Msg, uids, same, same, sizes, dates, names), strict=True)
+            )
+            self._names.update(zip(names, uids, strict=True))
+            # last: readers that see no ``_cold`` must find the messages
+            self._cold = None
+            return True
 
     # -- locking and the notification hand-off ---------------------------------------
 
@@ -518,7 +597,7 @@ class FolderState:
             # (a rebuild just listed the directories: no need to list them twice)
             self._maybe_scan(force=bool(self.pending_uids))
         self.flush()
-        if self.index_lines > len(self.msgs) * 3 // 2 + 2000:
+        if self.index_lines > self.count() * 3 // 2 + 2000:
             self.compact()
 
     def _dirs(self) -> tuple[os.stat_result, os.stat_result]:
@@ -740,7 +819,7 @@ class FolderState:
         self.flag_cache.clear()
         self._unseen = None
         self._listing = None
-        for m in self.msgs.values():
+        for m in self._msgs.values():  # (messages still in ``_cold`` have no info yet)
             m.info = None
 
     def keyword_indexes(self, names: Iterable[str]) -> tuple[int, ...]:
@@ -792,11 +871,21 @@ class FolderState:
             return
         scan_ns = time.time_ns()
         self.scans += 1
-        present = self._listdir(subs)
-        if len(subs) == 1:
-            other = "cur/" if subs[0] == "new" else "new/"
-            present.update(n for n in self.names if n.startswith(other))
-        self._reconcile(present)
+        if len(subs) == 2 and not self._names and self._cold is None and not self.pending_uids:
+            # a first look: nothing known, nothing to compare with
+            new, cur = self._entries("new"), self._entries("cur")
+            if not self._first_look(new, cur):
+                present = set(map("new/".__add__, new))
+                present.update(map("cur/".__add__, cur))
+                self._reconcile(present)
+        else:
+            present = self._listdir(subs)
+            if len(subs) == 1:
+                other = "cur/" if subs[0] == "new" else "new/"
+                cold = self._cold
+                known = self._names if cold is None else cold.names
+                present.update(n for n in known if n.startswith(other))
+            self._reconcile(present)
         for sub, mtime in zip(("new", "cur"), mtimes, strict=True):
             if sub in subs:
                 self.dir_ok[sub] = (mtime, scan_ns)
@@ -833,27 +922,81 @@ class FolderState:
         present: set[str] = set()
         # new/ before cur/: a message moved from new/ to cur/ meanwhile is seen at least once
         for sub in subs:
-            try:
-                entries = os.listdir(self.path / sub)
-            except FileNotFoundError:
-                raise NoSuchFolder(self.label) from None
-            # dot files are not messages (maildir(5)); nor are names a line break would
-            # cut in two in our journal.  Looked for in one joined string first: a big
-            # folder is listed again after every change, and it rarely has any
-            joined = "\n".join(entries)
-            if (
-                "\n." in joined
-                or joined.startswith(".")
-                or "\r" in joined
-                or joined.count("\n") != len(entries) - 1  # a name holds a line break
-            ):
-                entries = [
-                    e for e in entries if not e.startswith(".") and "\n" not in e and "\r" not in e
-                ]
-            present.update(map((sub + "/").__add__, entries))
+            present.update(map((sub + "/").__add__, self._entries(sub)))
         return present
 
+    def _entries(self, sub: str) -> list[str]:
+        """The message files in ``sub`` (``new`` or ``cur``)."""
+        try:
+            entries = os.listdir(self.dir + sub)
+        except FileNotFoundError:
+            raise NoSuchFolder(self.label) from None
+        # dot files are not messages (maildir(5)); nor are names a line break would
+        # cut in two in our journal.  Looked for in one joined string first: a big
+        # folder is listed again after every change, and it rarely has any
+        joined = "\n".join(entries)
+        if (
+            "\n." in joined
+            or joined.startswith(".")
+            or "\r" in joined
+            or joined.count("\n") != len(entries) - 1  # a name holds a line break
+        ):
+            entries = [
+                e for e in entries if not e.startswith(".") and "\n" not in e and "\r" not in e
+            ]
+        return entries
+
+    def _first_look(self, new: list[str], cur: list[str]) -> bool:
+        """Take in the files of a folder seen for the first time (nothing known, no
+        uidlist) when their names have the usual shape; False (nothing done) otherwise,
+        and :meth:`_reconcile` does it the general way.
+
+        The usual shape: every name starts with epoch seconds of one width and a dot, and
+        no two share that second.  Then ordering the names by that second orders them as
+        :func:`delivery_order` orders their bases (the seconds decide every comparison),
+        and no base is listed twice, so the names need no splitting to be put in order."""
+        if not new and not cur:
+            return False
+        new.sort()
+        cur.sort()
+        width = min(new[:1] + cur[:1]).find(".")
+        if width <= 0:
+            return False
+        names = list(map("new/".__add__, new))
+        names += map("cur/".__add__, cur)
+        # two sorted runs: merged in one linear pass
+        head = itemgetter(slice(4, 4 + width))
+        names.sort(key=head)
+        heads = list(map(head, names))
+        digits = "".join(heads)
+        if not (digits.isascii() and digits.isdecimal()):
+            return False
+        try:
+            dots = "".join(map(itemgetter(4 + width), names))
+        except IndexError:
+            return False  # a name that is no more than digits
+        if dots.count(".") != len(names):
+            return False
+        if any(map(eq, heads, islice(heads, 1, None))):
+            return False  # two in one second, or one name in both directories
+        # their bases in the same order: sorted as well (the seconds decide), two runs
+        bases = new if ":" not in "".join(new) else [e.partition(":")[0] for e in new]
+        bases = bases + [e.partition(":")[0] for e in cur]
+        bases.sort()
+        modseq = self.highestmodseq + 1
+        if self._take_in_new(names, modseq, bases):
+            self.highestmodseq = max(self.highestmodseq, modseq)
+        return True
+
     def _reconcile(self, present: set[str]) -> None:
+        cold = self._cold
+        if (
+            cold is not None
+            and not self.pending_uids
+            and len(present) == len(cold.names)
+            and present.issuperset(cold.names)
+        ):
+            return  # nothing changed since the first look (its names are all distinct)
         known = self.names
         if not self.pending_uids and known.keys() == present:
             return
@@ -994,17 +1137,32 @@ class FolderState:
             # folder takes in every file here
             uid = first + len(names)
             uids = range(first, uid)
-            if own_bases is None:
+            if own_bases is None and (bases is not None or ubuf is not None):
                 own_bases = listed_bases(names)
-            same, unknown = repeat(modseq), repeat(ix.UNKNOWN)
-            msgs.update(zip(uids, map(Msg, uids, same, same, unknown, unknown, names), strict=True))
-            by_name.update(zip(names, uids, strict=True))
-            if bases is not None:
-                bases.update(zip(own_bases, uids, strict=True))
-            line = f"A %d {modseq} {modseq} - - %s\n"
-            wbuf.extend(map(mod, repeat(line), zip(uids, names, strict=True)))
-            if ubuf is not None:
-                ubuf.extend(_lazy_uid_lines(uids, own_bases))
+            if names and not msgs and bases is None:
+                # a first look: the messages stay one list until needed one by one
+                self._cold = _Cold(first, modseq, names)
+            else:
+                same, unknown = repeat(modseq), repeat(ix.UNKNOWN)
+                msgs.update(
+                    zip(uids, map(Msg, uids, same, same, unknown, unknown, names), strict=True)
+                )
+                by_name.update(zip(names, uids, strict=True))
+                if bases is not None and own_bases is not None:
+                    bases.update(zip(own_bases, uids, strict=True))
+            if names:
+                # the journal's lines and the uidlist's as one text each, every UID turned
+                # into text once for both
+                text_uids = list(map(str, uids))
+                mid = f" {modseq} {modseq} - - "
+                pairs = zip(text_uids, names, strict=True)
+                wbuf.append("A " + "\nA ".join(map(mid.join, pairs)) + "\n")
+                if ubuf is not None and own_bases is not None:
+                    if "," in "".join(own_bases):
+                        ubuf.extend(map(_lazy_uid_line, uids, own_bases))  # sizes in names
+                    else:
+                        pairs = zip(text_uids, own_bases, strict=True)
+                        ubuf.append("\n".join(map(" :".join, pairs)) + "\n")
             self.unsized.update(uids)
         else:
             for name, got in zip(names, _measure_many(self.dir, names), strict=True):
@@ -1070,26 +1228,61 @@ class FolderState:
         todo = sorted(unsized) if uids is None else sorted(u for u in uids if u in unsized)
         if not todo:
             return
+        cold = self._cold
+        if cold is not None and uids is None and len(todo) == len(cold.names) > 1000:
+            # the first sized listing after a first look: each message is made with its
+            # size, rather than made unsized and then changed
+            measured = _measure_many(self.dir, cold.names)
+            unknown = ix.UNKNOWN
+            mtimes = [unknown if got is None else got[0] for got in measured]
+            vsizes = [unknown if got is None else got[1] for got in measured]
+            if self._thaw(vsizes, mtimes):
+                # (``todo`` is every UID of ``cold``, in its order)
+                gone = [uid for uid, mtime in zip(todo, mtimes, strict=True) if mtime < 0]
+                self.total_size += sum(vsizes) - unknown * len(gone)
+                unsized.clear()
+                unsized.update(gone)
+                if len(gone) < len(todo):
+                    self.compact(uidlist=False)  # the sizes, in the A records
+                if gone:
+                    self.measure(gone)  # renamed by another program meanwhile, or gone
+                return
         msgs = self.msgs
+        # most of the folder at once (a first sized listing): the index is rewritten with
+        # the sizes in its A records, so no S record is made
+        whole = len(todo) > 1000 and len(todo) > len(msgs) // 2
+        batch = list(map(msgs.__getitem__, todo))
         lines: list[str] = []
         missing: list[int] = []
-        for uid, got in zip(
-            todo, _measure_many(self.dir, [msgs[u].name for u in todo]), strict=True
-        ):
+        total = 0
+        for m, got in zip(batch, _measure_many(self.dir, list(map(_name, batch))), strict=True):
             if got is None:
-                missing.append(uid)
+                missing.append(m.uid)
                 continue
-            self._sized(msgs[uid], got[1], got[0])
-            lines.append(ix.rec_sizes(uid, got[1], got[0]))
+            # what _sized does, for a message known to be in ``unsized``
+            mtime_ns, vsize = got
+            m.vsize = vsize
+            m.mtime_ns = mtime_ns
+            m.info = None
+            total += vsize
+            if not whole:
+                lines.append(f"S {m.uid} {vsize} {mtime_ns}\n")
+        self.total_size += total
+        unsized.difference_update(todo)
+        unsized.update(missing)
+        self._dirty.update(todo)
+        sized = len(todo) - len(missing)
         for uid in missing:
-            m = self.find(uid)  # renamed by another program meanwhile, or gone
-            if m is None or m.mtime_ns >= 0:
+            found = self.find(uid)  # renamed by another program meanwhile, or gone
+            if found is None or found.mtime_ns >= 0:
                 continue
-            got = _measure(self.dir + m.name, sizes_of(base_of(m.name[4:]))[1])
+            got = _measure(self.dir + found.name, sizes_of(base_of(found.name[4:]))[1])
             if got is not None:
-                self._sized(m, got[1], got[0])
-                lines.append(ix.rec_sizes(uid, got[1], got[0]))
-        if len(lines) > 1000 and len(lines) > len(msgs) // 2:
+                self._sized(found, got[1], got[0])
+                sized += 1
+                if not whole:
+                    lines.append(ix.rec_sizes(uid, got[1], got[0]))
+        if whole and sized:
             self.compact(uidlist=False)
         elif lines:
             if self.wbuf or self.ubuf:
@@ -1118,7 +1311,7 @@ class FolderState:
             self.u_pending = None
         if self.wbuf:
             data = "".join(self.wbuf).encode("utf-8", "surrogateescape")
-            n = len(self.wbuf)
+            n = data.count(b"\n")  # records (an entry of wbuf may hold many)
             self.wbuf = []
             self.index_off = append_lines(
                 self.path / ix.INDEX_FILE,
@@ -1132,16 +1325,21 @@ class FolderState:
         """Write the whole uidlist; ``lines``: the record of every message, in UID order,
         when the caller has them already."""
         header = ul.UidListHeader(3, self.uidvalidity, self.uidnext, self.guid)
-        msgs = self.msgs
         parts = [ul.format_header(header)]
+        cold = self._cold
         if lines is not None:
             parts.extend(lines)
-        elif len(self.unsized) == len(msgs):
+        elif cold is not None:
+            # nothing measured yet (a first look): no sizes to write
+            uids = range(cold.first, cold.first + len(cold.names))
+            parts.extend(_lazy_uid_lines(uids, listed_bases(cold.names)))
+        elif len(self.unsized) == len(self._msgs):
+            msgs = self._msgs
             order = sorted(msgs)
             bases = listed_bases(list(map(_name, map(msgs.__getitem__, order))))
-            # nothing measured yet (a first look): no sizes to write
             parts.extend(_lazy_uid_lines(order, bases))
         else:
+            msgs = self._msgs
             order = sorted(msgs)
             ordered = list(map(msgs.__getitem__, order))
             bases = listed_bases(list(map(_name, ordered)))
@@ -1179,12 +1377,15 @@ class FolderState:
             ix.rec_value("R", self.recent_floor),
         ]
         msgs = self.msgs
-        for uid in sorted(msgs):
-            m = msgs[uid]
-            if m.mtime_ns < 0:
-                parts.append(ix.rec_append(uid, m.modseq, m.cmodseq, m.vsize, m.mtime_ns, m.name))
-            else:  # ix.rec_append inlined: this runs once per message
-                parts.append(f"A {uid} {m.modseq} {m.cmodseq} {m.vsize} {m.mtime_ns} {m.name}\n")
+        # ix.rec_append inlined: this runs once per message
+        parts.extend(
+            [
+                f"A {m.uid} {m.modseq} {m.cmodseq} {m.vsize} {m.mtime_ns} {m.name}\n"
+                if m.mtime_ns >= 0
+                else f"A {m.uid} {m.modseq} {m.cmodseq} - - {m.name}\n"
+                for m in map(msgs.__getitem__, sorted(msgs))
+            ]
+        )
         parts.extend(ix.rec_expunge(u, s) for u, s in self.expunged.items())
         parts.extend(ix.rec_key(u, k) for k, u in self.idem.items())
         parts.append(ix.rec_value("U", *self.uidlist_stamp))  # type: ignore[misc]
@@ -1225,6 +1426,10 @@ class FolderState:
         """Every message in UID order: a copy of the kept listing, after rebuilding the
         entries that changed since the last call (a big folder's listing is asked for
         again after each change, and most entries are still right)."""
+        with _no_cycle_collection():  # a first listing makes objects for every message
+            return self._listing_now()
+
+    def _listing_now(self) -> list[MessageInfo]:
         self.measure()
         msgs = self.msgs
         info = self.info
@@ -1271,14 +1476,26 @@ class FolderState:
 
     def flag_listing(self) -> FlagListing:
         """UIDs, flags and MODSEQs without measuring anything (SELECT's listing)."""
-        msgs = self.msgs
-        order = self._order
-        if order is None:
-            order = self._order = sorted(msgs)
-            self._listing = None
-        ordered = list(map(msgs.__getitem__, order))
+        cold = self._cold
+        if cold is not None:
+            # a first look's messages, still one list: UIDs follow from their order
+            names = cold.names
+            order = self._order
+            if order is None:
+                order = self._order = list(range(cold.first, cold.first + len(names)))
+                self._listing = None
+            modseqs = [cold.modseq] * len(names)
+        else:
+            msgs = self._msgs
+            order = self._order
+            if order is None:
+                order = self._order = sorted(msgs)
+                self._listing = None
+            ordered = list(map(msgs.__getitem__, order))
+            names = list(map(_name, ordered))
+            modseqs = list(map(_modseq, ordered))
         # per-message work in C-level passes: a SELECT of a big folder lists every message
-        infos = listed_infos(list(map(_name, ordered)))
+        infos = listed_infos(names)
         counts = Counter(infos)
         cache = self.flag_cache
         for info in counts.keys() - cache.keys():
@@ -1294,7 +1511,7 @@ class FolderState:
             highestmodseq=self.highestmodseq,
             uids=list(order),
             flags=flags,
-            modseqs=list(map(_modseq, ordered)),
+            modseqs=modseqs,
             unseen=unseen,
             recent=len(order) - bisect.bisect_right(order, self.recent_floor),
         )
@@ -1565,7 +1782,7 @@ class FolderState:
         os.rename(tmp, target)
 
     def claim_recent(self) -> frozenset[int]:
-        claimed = frozenset(filter(self.recent_floor.__lt__, self.msgs))
+        claimed = frozenset(filter(self.recent_floor.__lt__, self._uids()))
         if self.uidnext - 1 > self.recent_floor:
             self.record(ix.rec_value("R", self.uidnext - 1))
         return claimed
