@@ -13,6 +13,7 @@ so tests drive it with ``twisted.internet.task.Clock``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -49,8 +50,12 @@ class _LRU(OrderedDict[str, _Counter]):
         return c
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(peer: str) -> str:
-    """IPv4 addresses count alone; IPv6 by /64, what one host or home usually gets."""
+    """IPv4 addresses count alone; IPv6 by /64, what one host or home usually gets.
+
+    Memoised: the same few addresses log in again and again, and parsing one costs more
+    than the rest of a throttle check."""
     try:
         ip = ipaddress.ip_address(peer.split("%", 1)[0])
     except ValueError:
