@@ -128,6 +128,41 @@ def test_cache_hit_avoids_a_second_hash(tmp_path: Path) -> None:
     assert count.calls == 3
 
 
+def _old_scheme(passwd: PasswdFile, password: str) -> None:
+    old = "{BLF-CRYPT}" + bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+    passwd.path.write_text(f"alice:{old}\n")
+
+
+def test_after_a_rehash_the_next_login_hits_the_cache(tmp_path: Path) -> None:
+    v, count, passwd = _verifier(tmp_path)
+    _old_scheme(passwd, "correct horse")
+    assert v.check("alice", "correct horse", TLS_IMAP, START).ok
+    assert "{ARGON2ID}" in passwd.path.read_text()  # rehashed
+    assert v.check("alice", "correct horse", TLS_IMAP, START + 1).ok
+    assert count.calls == 1
+
+
+def test_when_the_rehash_cannot_be_written_the_next_login_hits_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    v, count, passwd = _verifier(tmp_path)
+    _old_scheme(passwd, "correct horse")
+    hashed: list[str] = []
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise PasswdError("Read-only file system")
+
+    def counting_hash(password: str, params: object) -> str:
+        hashed.append(password)
+        return hash_password(password, PARAMS)
+
+    monkeypatch.setattr(PasswdFile, "change", read_only)
+    monkeypatch.setattr("mailhost.auth.verifier.hash_password", counting_hash)
+    for i in range(3):
+        assert v.check("alice", "correct horse", TLS_IMAP, START + i).ok
+    assert count.calls == 1 and len(hashed) == 1  # not an Argon2 hash per login
+
+
 def test_password_change_drops_the_cache(tmp_path: Path) -> None:
     v, count, passwd = _verifier(tmp_path)
     assert v.check("alice", "correct horse", TLS_IMAP, START).ok

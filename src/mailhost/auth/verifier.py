@@ -187,7 +187,8 @@ class Verifier:
                 self.passwd.change(user, new, expect=stored)
             except PasswdError as e:  # e.g. a read-only /etc: the login still succeeds
                 log.warn("cannot rehash the password of {user}: {error}", user=user, error=e)
-                stored = new
+            else:
+                stored = new  # what the file holds now: the next login must hit the cache
         self.cache.add(user, password, stored, now)
         return True
 
