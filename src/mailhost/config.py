@@ -81,7 +81,7 @@ class ServerConfig:
     #: or quiet do not count.  0 = greet every connection at once.
     active_sessions: int = 16
     #: Longest a connection waits for its greeting while the host is busy (seconds).
-    greeting_wait_max: float = 2.0
+    greeting_wait_max: float = 0.5
     #: Objects allocated between two young garbage collections in ``mailhost serve`` and
     #: ``twistd mailhost`` (Python's default is 700).  The host keeps large, long-lived
     #: tables (a 100,000-message folder's listing); with the default, the collector walks
