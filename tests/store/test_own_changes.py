@@ -231,3 +231,17 @@ def test_unseen_count_kept_through_flag_changes(tmp_path: Path) -> None:
         fresh = make(tmp_path).account("u").folder(INBOX).list_flags()
         assert box.status().unseen == sum(SEEN not in f for f in fresh.flags)
     assert box.status().unseen == 4  # 2, 3, 4 and 6
+
+
+def test_claiming_recent_wakes_nobody(tmp_path: Path) -> None:
+    store = make(tmp_path)
+    heard: list[str] = []
+    store.add_listener(lambda user, folder_id: heard.append(folder_id))
+    box = store.account("u").folder(INBOX)
+    box.append(LF_MSG)
+    assert heard  # the delivery itself
+    before = len(heard)
+    assert box.claim_recent()  # one session takes \Recent: the others learn nothing new
+    assert len(heard) == before
+    box.set_flags([1], [SEEN], FlagMode.ADD)
+    assert len(heard) == before + 1  # a real change still wakes

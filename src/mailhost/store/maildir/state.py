@@ -1784,7 +1784,11 @@ class FolderState:
     def claim_recent(self) -> frozenset[int]:
         claimed = frozenset(filter(self.recent_floor.__lt__, self._uids()))
         if self.uidnext - 1 > self.recent_floor:
+            changed = self._changed
             self.record(ix.rec_value("R", self.uidnext - 1))
+            # \Recent goes to the one session that claims it: nothing the others must
+            # be woken for (a delivery to a folder thousands IDLE on woke them twice)
+            self._changed = changed
         return claimed
 
 
