@@ -46,12 +46,6 @@ class Admission:
         self._timer: Any = None
 
     @property
-    def active(self) -> int:
-        """Sessions counted as in conversation now."""
-        self._expire(self.clock.seconds())
-        return len(self._active)
-
-    @property
     def waiting(self) -> int:
         """Connections accepted but not yet greeted."""
         return len(self._queued)
