@@ -12,11 +12,12 @@ untagged updates for the selected mailbox come from the session's
 IDLEs.  The session never writes between commands otherwise.
 
 The change feed is a reliable pull (``Folder.changes_since``) plus best-effort wake-ups
-(:class:`mailhost.changes.ChangeHub`).  A command (but LOGOUT) always pulls before it
-runs, and again after it unless wake-ups are pushed, none came and the command changed
-nothing; an IDLE session pulls on a
-wake-up, every ``idle_poll_interval`` seconds without one and at each keep-alive tick, so
-a lost wake-up (or none at all) delays an update but never hides it.
+(:class:`mailhost.changes.ChangeHub`).  Without wake-ups a command (but LOGOUT) pulls
+before it runs and again after it.  While they are pushed it pulls before only if woken
+or its last pull is :data:`LOOK_AFTER` old, and after only if woken meanwhile or it
+changed the mailbox itself.  An IDLE session pulls on a wake-up, every
+``idle_poll_interval`` seconds without one and at each keep-alive tick, so a lost wake-up
+(or none at all) delays an update but never hides it.
 """
 
 from __future__ import annotations
