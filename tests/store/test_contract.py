@@ -390,6 +390,20 @@ def test_claim_recent_hands_each_message_out_once(stores: Stores) -> None:
     assert box.claim_recent() == frozenset()
 
 
+def test_select_is_list_flags_and_claim_recent_in_one_look(stores: Stores) -> None:
+    box = inbox(stores)
+    box.append(MSG)
+    box.append(MSG, [SEEN])
+    listing, recent = box.select(claim=False)
+    assert recent == frozenset()
+    assert listing == box.list_flags()
+    # a read-only look claims nothing: the next session still gets them
+    listing, recent = inbox(stores, peer=True).select(claim=True)
+    assert recent == {1, 2}
+    assert listing.uids == [1, 2] and listing.flags[1] == frozenset({SEEN})
+    assert box.select(claim=True)[1] == frozenset()
+
+
 def test_listeners_hear_changes(stores: Stores) -> None:
     heard: list[tuple[str, str]] = []
     stores.store.add_listener(lambda user, fid: heard.append((user, fid)))

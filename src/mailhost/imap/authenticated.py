@@ -29,8 +29,7 @@ def _open_folder(
     reading every file, which SELECT does not need (FETCH RFC822.SIZE pays for it).
     """
     folder = account.folder(name)
-    listing = folder.list_flags()
-    recent = folder.claim_recent() if claim else frozenset()
+    listing, recent = folder.select(claim)
     return folder, listing, recent
 
 

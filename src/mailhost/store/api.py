@@ -254,6 +254,10 @@ class Folder(Protocol):
         Each message is handed out once, to the first caller after it arrived.
         """
 
+    def select(self, claim: bool) -> tuple[FlagListing, frozenset[int]]:
+        """:meth:`list_flags` and, with ``claim``, :meth:`claim_recent` (else an empty
+        set), from one look at the disk: what opening a mailbox needs."""
+
 
 class Account(Protocol):
     """One user's folders."""

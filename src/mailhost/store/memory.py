@@ -306,6 +306,10 @@ class MemoryFolder:
             d.recent_floor = d.uidnext - 1
             return claimed
 
+    def select(self, claim: bool) -> tuple[FlagListing, frozenset[int]]:
+        listing = self.list_flags()
+        return listing, self.claim_recent() if claim else frozenset()
+
 
 class MemoryAccount:
     def __init__(

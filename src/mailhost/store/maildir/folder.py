@@ -349,3 +349,13 @@ class MaildirFolder:
             claimed = st.claim_recent()
             st.flush()
             return claimed
+
+    @disk_errors
+    def select(self, claim: bool) -> tuple[FlagListing, frozenset[int]]:
+        with self._state.hold() as st:
+            listing = self._synced(st).flag_listing()
+            if not claim:
+                return listing, frozenset()
+            claimed = st.claim_recent()
+            st.flush()
+            return listing, claimed
