@@ -602,7 +602,7 @@ class FolderState:
 
     def _dirs(self) -> tuple[os.stat_result, os.stat_result]:
         try:
-            return os.stat(self.path / "new"), os.stat(self.path / "cur")
+            return os.stat(self.dir + "new"), os.stat(self.dir + "cur")
         except FileNotFoundError:
             raise NoSuchFolder(self.label) from None
 
@@ -653,7 +653,7 @@ class FolderState:
 
     def _read_index_tail(self) -> None:
         try:
-            st = os.stat(self.path / ix.INDEX_FILE)
+            st = os.stat(self.dir + ix.INDEX_FILE)
         except FileNotFoundError:
             self._dirs()  # NoSuchFolder if the whole folder went away
             self._load()
@@ -741,7 +741,7 @@ class FolderState:
     def _check_uidlist(self) -> None:
         path = self.path / UIDLIST
         try:
-            st = os.stat(path)
+            st = os.stat(self.dir + UIDLIST)
         except FileNotFoundError:
             self._write_uidlist()
             return
@@ -799,7 +799,7 @@ class FolderState:
 
     def _check_keywords(self) -> None:
         try:
-            st = os.stat(self.path / KEYWORDS)
+            st = os.stat(self.dir + KEYWORDS)
         except FileNotFoundError:
             if self.kw_stamp is not None:
                 self.kw_stamp = None
