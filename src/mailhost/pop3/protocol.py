@@ -488,9 +488,11 @@ class Session:
             if isinstance(found, bytes):
                 return self._bad(found)
             return [Reply(r.ok(f"{found.number} {found.size}"))]
-        count, size = self.maildrop.stat()
-        lines = [f"{e.number} {e.size}" for e in self.maildrop.live()]
-        return [Reply(r.multiline(r.ok(f"{count} messages ({size} octets)"), lines))]
+        live = self.maildrop.live()
+        size = sum(e.size for e in live)
+        # (each line starts with a number: nothing to dot-stuff)
+        body = b"".join([b"%d %d\r\n" % (e.number, e.size) for e in live])
+        return [Reply(r.ok(f"{len(live)} messages ({size} octets)") + body + b".\r\n")]
 
     def do_UIDL(self, rest: bytes) -> list[Effect]:
         assert self.maildrop is not None
@@ -500,8 +502,9 @@ class Session:
             if isinstance(found, bytes):
                 return self._bad(found)
             return [Reply(r.ok(f"{found.number} {found.unique_id}"))]
-        lines = [f"{e.number} {e.unique_id}" for e in self.maildrop.live()]
-        return [Reply(r.multiline(r.ok("Unique-ID listing follows"), lines))]
+        # (each line starts with a number: nothing to dot-stuff)
+        body = "".join([f"{e.number} {e.unique_id}\r\n" for e in self.maildrop.live()])
+        return [Reply(r.ok("Unique-ID listing follows") + body.encode() + b".\r\n")]
 
     def do_RETR(self, rest: bytes) -> list[Effect]:
         (number,) = self._args(rest, 1, 1)
