@@ -61,15 +61,15 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
     # the listing and the subscription woke nobody; a command a second later looks
     s.stale = False
     s._last_pull = began
-    for line in view.flags_lines():
-        s._send(line)
-    s._send(b"* %d EXISTS" % view.exists)
-    s._send(b"* %d RECENT" % len(view.recent))
+    lines = view.flags_lines()
+    lines.append(b"* %d EXISTS" % view.exists)
+    lines.append(b"* %d RECENT" % len(view.recent))
     unseen = next((i for i, f in enumerate(listing.flags, 1) if "\\Seen" not in f), None)
     if unseen is not None:
-        s._send(b"* OK [UNSEEN %d] First unseen" % unseen)
-    s._send(b"* OK [UIDVALIDITY %d] UIDs valid" % listing.uidvalidity)
-    s._send(b"* OK [UIDNEXT %d] Predicted next UID" % listing.uidnext)
+        lines.append(b"* OK [UNSEEN %d] First unseen" % unseen)
+    lines.append(b"* OK [UIDVALIDITY %d] UIDs valid" % listing.uidvalidity)
+    lines.append(b"* OK [UIDNEXT %d] Predicted next UID" % listing.uidnext)
+    s.write(b"\r\n".join(lines) + b"\r\n")  # one write for the untagged responses
     mode = b"READ-ONLY" if read_only else b"READ-WRITE"
     return (
         b"["
