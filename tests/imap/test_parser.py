@@ -96,6 +96,14 @@ def test_clear_drops_pipelined_plaintext() -> None:
     assert reader.next_event() is None
 
 
+def test_an_over_long_line_after_a_refused_literal_does_not_hold_up_the_next_line() -> None:
+    # (found by the chunking property test: fed whole, the last line waited for more input)
+    data = b"{0+}\n" + b"\x00" * 66 + b"\n" + b"\x00\n"
+    whole = feed_all(data, len(data), max_line=64)
+    assert whole == feed_all(data, 1, max_line=64)
+    assert len(whole) == 2
+
+
 def test_next_line() -> None:
     reader = CommandReader(10)
     reader.feed(b"DONE\r\n" + b"x" * 30 + b"\r\nok\n")

@@ -186,8 +186,8 @@ class CommandReader:
             event = self._read_line()
             if event is not None:
                 return event
-            if len(self._buf) == before:
-                return None  # no whole line yet
+            if len(self._buf) == before and not self._skip_line:
+                return None  # no whole line yet (an over-long one is skipped first)
 
     def _read_line(self) -> Event | None:
         limit = self.max_line + 2
