@@ -17,6 +17,7 @@ from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from mailhost import direct_write
 from mailhost.admission import Admission, HeldGreeting
 from mailhost.auth.api import Authenticator
 from mailhost.blocking import Blocking
@@ -120,7 +121,7 @@ class IMAPServerProtocol(HeldGreeting, Protocol):
         return self.transport
 
     def write(self, data: bytes) -> None:
-        self._t.write(data)
+        direct_write.write(self.transport, data)
 
     def quiet(self) -> None:
         self.factory.admission.quiet(self)

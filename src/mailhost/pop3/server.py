@@ -22,6 +22,7 @@ from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from mailhost import direct_write
 from mailhost.admission import Admission, HeldGreeting
 from mailhost.auth import apop, sasl
 from mailhost.auth.api import Authenticator, LoginContext, MailUser
@@ -161,7 +162,7 @@ class POP3ServerProtocol(HeldGreeting, Protocol):
 
     def greet(self) -> None:
         assert self.session is not None
-        self.wire.write(self.session.greeting())
+        direct_write.write(self.wire, self.session.greeting())
         self.touch()
         self._schedule_idle(self.config.idle_timeout)
 
@@ -281,7 +282,7 @@ class POP3ServerProtocol(HeldGreeting, Protocol):
         transport: Any = self.transport
         for effect in effects:
             if isinstance(effect, Reply):
-                transport.write(effect.data)
+                direct_write.write(transport, effect.data)
             elif isinstance(effect, Close):
                 self._closing = True
                 transport.loseConnection()
@@ -492,7 +493,7 @@ class POP3ServerProtocol(HeldGreeting, Protocol):
 
             def send(data: bytes) -> list[Effect]:
                 writer = effect.writer()
-                self.wire.write(effect.status + writer.feed(data) + writer.finish())
+                direct_write.write(self.wire, effect.status + writer.feed(data) + writer.finish())
                 session.retrieve_done(effect)
                 return []
 
@@ -506,7 +507,7 @@ class POP3ServerProtocol(HeldGreeting, Protocol):
                 if self._disconnected:
                     self.blocking.run(source.close)
                     return []
-                self.wire.write(effect.status)
+                direct_write.write(self.wire, effect.status)
                 producer = MessageProducer(
                     self.wire,
                     self.blocking,

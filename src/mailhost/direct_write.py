@@ -1,0 +1,46 @@
+"""Send a response at once when the connection's send buffer is empty.
+
+Twisted's TCP transport never writes in ``write()``: it queues the bytes, registers the
+socket for writability, and sends on the next turn of the reactor, then unregisters.
+That is two ``epoll_ctl`` calls and one more reactor turn for every response, which a
+mail server (one short answer per command, and thousands of IDLE sessions woken by one
+delivery) pays on almost every write.
+
+:func:`write` sends straight to the socket when nothing is queued before it, and hands
+only what the kernel did not take to ``transport.write``; byte order and flow control
+stay the transport's.  Anything but a plain TCP transport (TLS, in-memory test
+transports, another reactor) takes the normal path.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from twisted.internet import tcp
+
+_RETRY = frozenset((errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.EINTR))
+
+
+def write(transport: Any, data: bytes) -> None:
+    """``transport.write(data)``, sending what the socket takes right away."""
+    if (
+        type(transport) is tcp.Server
+        and transport.connected
+        and not transport.TLS
+        and not transport.dataBuffer
+        and not transport._tempDataBuffer
+        and data
+    ):
+        try:
+            sent = transport.socket.send(data)
+        except OSError as e:
+            # a lost connection is found (and reported) by the transport's own write
+            if e.errno not in _RETRY:
+                transport.write(data)
+                return
+            sent = 0
+        if sent >= len(data):
+            return
+        data = data[sent:]
+    transport.write(data)
