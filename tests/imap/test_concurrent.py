@@ -44,6 +44,23 @@ def test_append_by_another_session(host: Host) -> None:
     assert b.cmd("z NOOP") == b"z OK NOOP completed\r\n"
 
 
+def test_updates_go_out_with_the_tagged_response(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command's untagged updates and its tagged line make one write (one segment)."""
+    a, b = two(host)
+    writes: list[bytes] = []
+    real = a.proto.write
+    monkeypatch.setattr(a.proto, "write", lambda d: (writes.append(d), real(d)))
+    b.send(b"x APPEND INBOX {5+}\r\nHello\r\n")
+    assert a.cmd("y NOOP") == b"* 4 EXISTS\r\n* 3 RECENT\r\ny OK NOOP completed\r\n"
+    assert writes == [b"* 4 EXISTS\r\n* 3 RECENT\r\ny OK NOOP completed\r\n"]
+    writes.clear()
+    assert a.cmd("z LOGOUT") == b"* BYE Logging out\r\nz OK LOGOUT completed\r\n"
+    assert writes == [b"* BYE Logging out\r\nz OK LOGOUT completed\r\n"]
+    assert a.closed
+
+
 def test_flag_change_reported_once(host: Host) -> None:
     a, b = two(host)
     assert b.cmd("x STORE 2 +FLAGS (\\Flagged)") == (

@@ -27,7 +27,7 @@ async def cmd_noop(s: IMAPSession, args: Args, uid: bool) -> bytes:
 @command("LOGOUT", ANY)
 async def cmd_logout(s: IMAPSession, args: Args, uid: bool) -> bytes:
     args.end()
-    s._send(b"* BYE Logging out")
+    s.hold(b"* BYE Logging out\r\n")
     s._deselect()
     s.state = LOGOUT
     return b"LOGOUT completed"

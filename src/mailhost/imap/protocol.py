@@ -148,6 +148,9 @@ class IMAPSession:
         self._reading_paused = False
         self._counted_user: str | None = None
         self._current_name = b""
+        #: Untagged lines held to go out in one write with the next response
+        #: (the updates before a tagged line, LOGOUT's BYE).
+        self._held = b""
         #: Run once the tagged response is written (STARTTLS begins the handshake).
         self.after_response: Callable[[], None] | None = None
         #: Unexpected exceptions (bugs); tests assert this stays empty.
@@ -206,6 +209,8 @@ class IMAPSession:
     def _close(self) -> None:
         if self._closed:
             return
+        if self._held:
+            self.write(b"")
         self._closed = True
         self._cleanup()
         self.state = LOGOUT
@@ -215,11 +220,19 @@ class IMAPSession:
 
     def _send(self, line: bytes) -> None:
         if not self._closed:
+            if self._held:
+                line, self._held = self._held + line, b""
             self.conn.write(line + b"\r\n")
 
     def write(self, data: bytes) -> None:
         if not self._closed:
+            if self._held:
+                data, self._held = self._held + data, b""
             self.conn.write(data)
+
+    def hold(self, data: bytes) -> None:
+        """Send ``data`` (whole lines) with the next write: one segment, not two."""
+        self._held += data
 
     async def drain(self) -> None:
         d = self.conn.drain()
@@ -505,7 +518,7 @@ class IMAPSession:
                     log.warn("IMAP update pull failed: {error!r}", error=e)
                     pulled = False
             if pulled:
-                self._flush(allow_expunge=uid or name not in NO_EXPUNGE)
+                self._flush(allow_expunge=uid or name not in NO_EXPUNGE, hold=True)
         if status == b"BAD":
             self._bad(tag + b" BAD " + text)
             return
@@ -573,13 +586,18 @@ class IMAPSession:
         if view.apply(changes):
             self._recent_claimed |= claimed
 
-    def _flush(self, allow_expunge: bool) -> None:
+    def _flush(self, allow_expunge: bool, hold: bool = False) -> None:
+        """Write the selected mailbox's pending updates (``hold``: with the next write)."""
         if self.view is None:
             return
         lines = self.view.flush(allow_expunge, self._recent_claimed)
         self._recent_claimed = frozenset()
         if lines:
-            self.write(b"\r\n".join(lines) + b"\r\n")  # one write: a delivery wakes many
+            data = b"\r\n".join(lines) + b"\r\n"  # one write: a delivery wakes many
+            if hold:
+                self.hold(data)
+            else:
+                self.write(data)
 
     def _wake(self) -> None:
         """A change to the selected folder (or an IDLE poll): pull and report it now if
