@@ -6,6 +6,7 @@ import re
 
 from imapkit import Host
 
+from mailhost.imap import fetch
 from mailhost.imap.fetch import read_header
 
 MULTIPART = (
@@ -147,14 +148,16 @@ def test_header_listing_is_read_in_batches() -> None:
             return super().run(f, *args, **kwargs)
 
     h = Host(blocking=Counting())
-    for i in range(100):
+    n = fetch._BATCH + 44
+    for i in range(n):
         h.deliver(b"Subject: %d\r\nFrom: a@example.org\r\n\r\nbody\r\n" % i)
     c = h.connect()
     c.login()
     c.select()
     Counting.calls = 0
     out = c.cmd("a UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)")
-    assert out.count(b" FETCH (UID ") == 100
-    assert b"* 100 FETCH (UID 100 FLAGS (\\Recent) BODY[HEADER.FIELDS (SUBJECT)] {15}\r\n" in out
+    assert out.count(b" FETCH (UID ") == n
+    last = b"* %d FETCH (UID %d FLAGS (\\Recent) BODY[HEADER.FIELDS (SUBJECT)] {%d}\r\n"
+    assert last % (n, n, len(b"Subject: %d\r\n\r\n" % (n - 1))) in out
     # two batches of headers (and without wake-ups a pull before and one after)
     assert Counting.calls == (2 if h.push else 4)

@@ -53,7 +53,7 @@ _HEADER_TEXTS = ("HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT")
 _HEADER_CHUNK = 16 * 1024
 _HEADER_LIMIT = 256 * 1024
 #: Messages one blocking call reads and parses.
-_BATCH = 64
+_BATCH = 256
 #: Whole messages one blocking call reads stop once this many octets are held.
 _BATCH_BYTES = 1024 * 1024
 #: FETCH items answered from the listing alone (no message is read).
