@@ -21,7 +21,7 @@ start)
 [server]
 hostname = "localhost"
 data_dir = "$W"
-active_sessions = ${ACTIVE_SESSIONS:-16}
+active_sessions = ${ACTIVE_SESSIONS:-8}
 [auth]
 passwd_file = "$W/passwd"
 allow_plaintext_auth = "always"

@@ -78,8 +78,10 @@ class ServerConfig:
     #: connection that arrives when this many sent a command within the last quarter
     #: second waits for its greeting, first come first served, so a busy host answers
     #: the sessions it has quickly instead of every session slowly.  Sessions in IDLE
-    #: or quiet do not count.  0 = greet every connection at once.
-    active_sessions: int = 16
+    #: or quiet do not count.  One reactor thread serves them all, so a few keep it busy:
+    #: more spreads the same throughput over more waiting commands.  0 = greet every
+    #: connection at once.
+    active_sessions: int = 8
     #: Longest a connection waits for its greeting while the host is busy (seconds).
     greeting_wait_max: float = 0.5
     #: Objects allocated between two young garbage collections in ``mailhost serve`` and
