@@ -249,10 +249,18 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     loaded: dict[int, tuple[bytes, Any]] = {}
     tried: set[int] = set()
     out: list[bytes] = []
+    # the sequence number after the last one found: the next asked for, usually
+    after = 0
     for index, u in enumerate(live):
-        seq = view.seq_of(u)
-        if seq is None:
-            continue
+        view_uids = view.uids
+        if after < len(view_uids) and view_uids[after] == u:
+            seq = after + 1
+        else:
+            found = view.seq_of(u)
+            if found is None:
+                continue
+            seq = found
+        after = seq
         info = infos.get(u)
         if infos and info is None:
             complete = False
