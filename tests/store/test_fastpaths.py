@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from mailhost.store import crlf
 from mailhost.store.api import DELETED, FLAGGED, INBOX, SEEN, FlagMode, MessageInfo
-from mailhost.store.crlf import crlf_size, crlf_size_fd, header_block, read_fd, to_crlf
+from mailhost.store.crlf import (
+    crlf_size,
+    crlf_size_fd,
+    header_block,
+    read_fd,
+    read_whole,
+    to_crlf,
+)
 from mailhost.store.maildir import MaildirStore
 from mailhost.store.maildir import state as state_mod
 from mailhost.store.maildir.filename import (
@@ -89,6 +96,20 @@ def test_crlf_size_fd_and_read_fd_match_whole_data(data: bytes, whole: int) -> N
                     os.close(fd)
     finally:
         crlf.WHOLE_READ = old
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, crlf.CHUNK - 1, crlf.CHUNK, crlf.CHUNK + 1, 3 * crlf.CHUNK + 5]
+)
+def test_read_whole_reads_every_octet(tmp_path: Path, size: int) -> None:
+    data = bytes(i % 251 for i in range(size))
+    path = tmp_path / "msg"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert read_whole(fd) == data
+    finally:
+        os.close(fd)
 
 
 def test_message_info_built_fast_equals_the_dataclass() -> None:

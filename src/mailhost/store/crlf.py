@@ -18,12 +18,13 @@ WHOLE_READ = 4 << 20
 
 def to_crlf(data: bytes) -> bytes:
     """Return ``data`` with every bare LF turned into CRLF (existing CRLFs are kept)."""
-    if b"\n" not in data:
-        return data
     if b"\r" not in data:
         # (a one-byte search is many times faster than looking for b"\r\n" in text
-        # full of LFs: this is most of the cost of serving a file written with LFs)
+        # full of LFs: this is most of the cost of serving a file written with LFs;
+        # without any LF, replace gives ``data`` itself back)
         return data.replace(b"\n", b"\r\n")
+    if b"\n" not in data:
+        return data
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
@@ -58,6 +59,19 @@ def crlf_size_fd(fd: int, size: int) -> int:
             return crlf_size_of(cast(BinaryIO, _Prefixed(data, rest)))
     with os.fdopen(os.dup(fd), "rb") as stream:
         return crlf_size_of(stream)
+
+
+def read_whole(fd: int) -> bytes:
+    """All of the file open as ``fd`` (at offset 0), without asking its size first.
+
+    Most messages are a few kilobytes: one ``read(2)`` of ``CHUNK`` octets that comes back
+    short has met the end of the (regular) file.  A longer one is read again whole by
+    :func:`read_fd`, which costs two system calls more and saves copying it."""
+    data = os.read(fd, CHUNK)
+    if len(data) < CHUNK:
+        return data
+    os.lseek(fd, 0, os.SEEK_SET)
+    return read_fd(fd, os.fstat(fd).st_size)
 
 
 def read_fd(fd: int, size: int) -> bytes:

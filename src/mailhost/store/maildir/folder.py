@@ -18,7 +18,7 @@ from mailhost.store.api import (
     FolderStatus,
     MessageInfo,
 )
-from mailhost.store.crlf import CRLFReader, header_block, header_end, read_fd, to_crlf
+from mailhost.store.crlf import CRLFReader, header_block, header_end, read_whole, to_crlf
 from mailhost.store.maildir import index as ix
 from mailhost.store.maildir.filename import new_base
 from mailhost.store.maildir.fsio import disk_errors, fsync_dir
@@ -165,8 +165,7 @@ class MaildirFolder:
         LF would add one octet): the messages this store wrote are served as read."""
         fd, vsize = self._open_fd(uid)
         try:
-            size = os.fstat(fd).st_size
-            data = read_fd(fd, size)
+            data = read_whole(fd)
         finally:
             os.close(fd)
         return data if len(data) == vsize else to_crlf(data)
