@@ -20,17 +20,21 @@ from typing import Any
 from twisted.internet import tcp
 
 _RETRY = frozenset((errno.EAGAIN, errno.EWOULDBLOCK, errno.ENOBUFS, errno.EINTR))
+#: Larger writes take the transport's path, which sends a large buffer without copying
+#: what is left of it after each ``send``.
+MAX_DIRECT = 256 * 1024
 
 
 def write(transport: Any, data: bytes) -> None:
     """``transport.write(data)``, sending what the socket takes right away."""
     if (
         type(transport) is tcp.Server
+        and 0 < len(data) <= MAX_DIRECT
         and transport.connected
         and not transport.TLS
+        and not transport._writeDisconnected
         and not transport.dataBuffer
         and not transport._tempDataBuffer
-        and data
     ):
         try:
             sent = transport.socket.send(data)

@@ -66,17 +66,40 @@ def test_what_the_socket_cannot_take_is_queued_in_order(
     pair: tuple[ReactorThread, Any, socket.socket],
 ) -> None:
     rt, transport, client = pair
-    big = bytes(range(256)) * (64 * 1024)  # 16 MiB: more than the socket buffers hold
+    sent: list[bytes] = []
 
     def send() -> bool:
-        direct_write.write(transport, big)
-        queued = bool(transport._tempDataBuffer or transport.dataBuffer)
+        # the client reads nothing: direct writes fill the socket until one is cut short
+        for i in range(200):
+            chunk = bytes([i % 256]) * direct_write.MAX_DIRECT
+            direct_write.write(transport, chunk)
+            sent.append(chunk)
+            if transport._tempDataBuffer or transport.dataBuffer:
+                break
+        else:
+            return False
         # with bytes queued, the next write must wait behind them
         direct_write.write(transport, b"tail\r\n")
-        return queued
+        sent.append(b"tail\r\n")
+        return True
 
     assert rt.call(send) is True
-    assert _read(client, len(big) + 6) == big + b"tail\r\n"
+    expected = b"".join(sent)
+    assert _read(client, len(expected)) == expected
+
+
+def test_large_writes_take_the_transports_path(
+    pair: tuple[ReactorThread, Any, socket.socket],
+) -> None:
+    rt, transport, client = pair
+    big = bytes(range(256)) * (direct_write.MAX_DIRECT // 256 + 1)
+
+    def send() -> int:
+        direct_write.write(transport, big)
+        return transport._tempDataLen
+
+    assert rt.call(send) == len(big)
+    assert _read(client, len(big)) == big
 
 
 def test_other_transports_take_the_normal_path() -> None:
