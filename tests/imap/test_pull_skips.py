@@ -147,3 +147,26 @@ def test_a_folder_deleted_or_renamed_by_another_session_wakes_this_one(
     out = a.cmd("N1 NOOP")
     assert out.startswith(b"* BYE "), out
     assert a.closed
+
+
+def test_a_change_whose_wake_up_is_on_its_way_is_seen() -> None:
+    """The store stamps the folder in the thread that changes it: a command that reaches
+    the session before the wake-up (still queued for the reactor) pulls anyway."""
+    h, c, blocking = _session(True)
+    queued: list[Any] = []
+
+    class Later:
+        def callFromThread(self, f: Any, *args: Any) -> None:
+            queued.append((f, args))
+
+    assert b"S1 OK" in c.cmd("S1 SELECT INBOX")
+    h.hub._reactor = Later()  # type: ignore[assignment]
+    blocking.take()
+    h.deliver(b"Subject: late\r\n\r\nbody\r\n")
+    assert queued, "the wake-up waits for the reactor"
+    assert c.cmd("N1 NOOP") == b"* 6 EXISTS\r\n* 6 RECENT\r\nN1 OK NOOP completed\r\n"
+    assert blocking.take() == [PULL]
+    # the late wake-up then changes nothing
+    for f, args in queued:
+        f(*args)
+    assert c.cmd("N2 NOOP") == b"N2 OK NOOP completed\r\n"

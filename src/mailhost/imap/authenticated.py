@@ -61,6 +61,7 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
     # the listing and the subscription woke nobody; a command a second later looks
     s.stale = False
     s._last_pull = began
+    s._pulled_generation = s._generation()
     lines = view.flags_lines()
     lines.append(b"* %d EXISTS" % view.exists)
     lines.append(b"* %d RECENT" % len(view.recent))

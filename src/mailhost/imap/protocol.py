@@ -136,8 +136,10 @@ class IMAPSession:
         self._timer: Any = None
         self._keepalive: Any = None
         self._idle_poll: Any = None
-        #: When the last pull of the selected mailbox began (``clock.seconds()``).
+        #: When the last pull of the selected mailbox began (``clock.seconds()``), and
+        #: the change hub's stamp of the folder then (see :meth:`_must_look`).
         self._last_pull = 0.0
+        self._pulled_generation = 0
         #: Something may have changed the selected mailbox since the last pull began: a
         #: wake-up arrived or the command changed it.  While the hub pushes wake-ups, a
         #: command that leaves this False needs no second pull (see :meth:`_pull_again`).
@@ -550,7 +552,11 @@ class IMAPSession:
         and a command that changed nothing itself (:data:`~mailhost.imap.dispatch.PURE`)
         the second pull would learn nothing.  Without push every command pulls twice.
         """
-        return self.stale or not self.changes.push_enabled
+        return (
+            self.stale
+            or not self.changes.push_enabled
+            or self._generation() != self._pulled_generation
+        )
 
     def _must_look(self) -> bool:
         """Whether a command pulls before it runs.
@@ -567,13 +573,25 @@ class IMAPSession:
             self.stale
             or not self.changes.push_enabled
             or self.clock.seconds() - self._last_pull >= LOOK_AFTER
+            # a change whose wake-up is still on its way to the reactor
+            or self._generation() != self._pulled_generation
         )
+
+    def _generation(self) -> int:
+        view, account = self.view, self.account
+        if view is None or account is None:
+            return 0
+        return self.changes.generation(account.username, view.folder_id)
+
+    def _began_pull(self) -> None:
+        self._last_pull = self.clock.seconds()
+        self._pulled_generation = self._generation()
+        self.stale = False
 
     async def _pull(self) -> None:
         view, folder = self.view, self.folder
         assert view is not None and folder is not None
-        self._last_pull = self.clock.seconds()
-        self.stale = False
+        self._began_pull()
         try:
             changes, claimed = await pulls.pull(
                 self.blocking, folder, view.modseq, claim=not view.read_only
@@ -617,8 +635,7 @@ class IMAPSession:
             return
         self._idle_sync_running = True
         self._idle_sync_again = False
-        self._last_pull = self.clock.seconds()
-        self.stale = False
+        self._began_pull()
         pulls.request(
             self.blocking,
             folder,
