@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import imaplib
+import os
 import poplib
 import re
+import shutil
 import socket
 import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
@@ -371,3 +376,60 @@ class LineClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+FETCHMAIL = shutil.which("fetchmail")
+
+#: fetchmail's MDA in the tests: each message it hands over becomes a numbered file.
+MDA = """\
+import os, sys
+out = sys.argv[1]
+name = os.path.join(out, "%04d" % (len(os.listdir(out)) + 1))
+with open(name, "wb") as f:
+    f.write(sys.stdin.buffer.read())
+"""
+
+
+def fetchmail(
+    host: Any,
+    tmp: Path,
+    *options: str,
+    protocol: str = "pop3",
+    port: int = 0,
+    tls: str = "sslproto ''",
+) -> subprocess.CompletedProcess[str]:
+    """One fetchmail run for alice (``protocol`` pop3 with UIDL, or imap), delivering to
+    ``tmp/out`` through :data:`MDA` (both made here on first use)."""
+    (tmp / "out").mkdir(exist_ok=True)
+    (tmp / "mda.py").write_text(MDA)
+    if not port:
+        port = host.pop3_port if protocol == "pop3" else host.imap_port
+    rc = tmp / "fetchmailrc"
+    rc.write_text(
+        f"set no syslog\n"
+        f"poll 127.0.0.1 protocol {protocol} port {port}"
+        f"{' uidl' if protocol == 'pop3' else ''}\n"
+        f'  user alice password "{USERS["alice"]}" is alice here\n'
+        f"  {tls}\n"
+        f'  mda "{sys.executable} {tmp / "mda.py"} {tmp / "out"}"\n'
+    )
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, HOME=str(tmp), FETCHMAILHOME=str(tmp))
+    return subprocess.run(
+        [
+            FETCHMAIL or "fetchmail",
+            *("-f", str(rc), "-i", str(tmp / "ids"), "--nodetach", "--invisible"),
+            # as root fetchmail locks /var/run/fetchmail.pid: keep parallel runs apart
+            *("--pidfile", str(tmp / "fetchmail.pid")),
+            *options,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def delivered_by_fetchmail(tmp: Path) -> list[bytes]:
+    """What fetchmail's MDA received, in order."""
+    return [p.read_bytes() for p in sorted((tmp / "out").iterdir())]

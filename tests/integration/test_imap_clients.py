@@ -15,13 +15,16 @@ import pytest
 from imap_tools import AND, MailBoxUnencrypted, MailMessageFlags
 from imapclient.imapclient import SENT, TRASH
 from integration_support import (
+    FETCHMAIL,
     HEADER,
     PROMPT,
     REAL_MAIL,
     USERS,
     RawIMAP,
     TrackedIMAP,
+    delivered_by_fetchmail,
     fetch_flags,
+    fetchmail,
     message,
     multipart,
     multipart_part2,
@@ -301,6 +304,41 @@ def test_curl_fetches_one_section_of_a_multipart(host: MailHost) -> None:
 MBSYNC = shutil.which("mbsync")
 
 
+def _mbsyncrc(host: MailHost, tmp: Path, local: Path, patterns: str) -> Path:
+    """An mbsync configuration: alice's folders matching ``patterns``, synced both ways
+    (flags, new messages, expunges and folder creation) with a Maildir at ``local``."""
+    config = tmp / "mbsyncrc"
+    config.write_text(
+        f"""IMAPAccount test
+Host 127.0.0.1
+Port {host.imap_port}
+User alice
+Pass {USERS["alice"]}
+SSLType None
+AuthMechs LOGIN
+Timeout 20
+
+IMAPStore remote
+Account test
+
+MaildirStore local
+Path {local}/
+Inbox {local}/INBOX
+SubFolders Verbatim
+
+Channel sync
+Far :remote:
+Near :local:
+Patterns {patterns}
+Create Both
+Expunge Both
+SyncState *
+Sync All
+"""
+    )
+    return config
+
+
 def _mbsync(config: Path) -> subprocess.CompletedProcess[str]:
     """One sync of every channel, verbose, with the IMAP traffic on stdout (``-Dn``)."""
     return subprocess.run(
@@ -341,35 +379,7 @@ def test_mbsync_both_ways(host: MailHost, tmp_path: Path) -> None:
 
     local = tmp_path / "local"
     local.mkdir()
-    config = tmp_path / "mbsyncrc"
-    config.write_text(
-        f"""IMAPAccount test
-Host 127.0.0.1
-Port {host.imap_port}
-User alice
-Pass {USERS["alice"]}
-SSLType None
-AuthMechs LOGIN
-Timeout 20
-
-IMAPStore remote
-Account test
-
-MaildirStore local
-Path {local}/
-Inbox {local}/INBOX
-SubFolders Verbatim
-
-Channel sync
-Far :remote:
-Near :local:
-Patterns INBOX Work Archive
-Create Both
-Expunge Both
-SyncState *
-Sync All
-"""
-    )
+    config = _mbsyncrc(host, tmp_path, local, "INBOX Work Archive")
     first = _mbsync(config)
     assert first.returncode == 0, first.stdout + first.stderr
     assert _local_messages(local / "INBOX") == {b"message 1": "", b"message 2": ""}
@@ -897,33 +907,7 @@ def test_mbsync_creates_folders_both_ways(host: MailHost, tmp_path: Path) -> Non
     (local / "Local New" / "new" / "1795680000.abc.host").write_bytes(
         message(3).replace(b"\r\n", b"\n")
     )
-    config = tmp_path / "mbsyncrc"
-    config.write_text(
-        f"""IMAPAccount test
-Host 127.0.0.1
-Port {host.imap_port}
-User alice
-Pass {USERS["alice"]}
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account test
-
-MaildirStore local
-Path {local}/
-Inbox {local}/INBOX
-SubFolders Verbatim
-
-Channel sync
-Far :remote:
-Near :local:
-Patterns *
-Create Both
-Expunge Both
-SyncState *
-"""
-    )
+    config = _mbsyncrc(host, tmp_path, local, "*")
     first = _mbsync(config)
     assert first.returncode == 0, first.stdout + first.stderr
     assert _local_messages(local / "Lists" / "Python Dev") == {b"message 1": ""}
@@ -990,3 +974,57 @@ def test_client_vanishing_mid_fetch_leaves_the_host_serving(host: MailHost) -> N
     (resp,) = imap.ok("FETCH 1 (RFC822.SIZE BODY.PEEK[]<0.100>)")
     assert b"RFC822.SIZE %d" % len(data) in resp and resp.endswith(data[:100] + b")\r\n")
     imap.close()
+
+
+# -- fetchmail over IMAP -------------------------------------------------------------------
+
+
+@pytest.mark.skipif(FETCHMAIL is None, reason="fetchmail is not installed")
+def test_fetchmail_imap_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
+    """fetchmail's IMAP mode: it takes the unseen messages and marks them \\Seen (--keep),
+    finds nothing new on the next poll, and --flush deletes what it had seen and takes
+    the new one; an IDLE session watching INBOX sees each change."""
+    mails = [REAL_MAIL, message(2), message(3)]
+    for m in mails:
+        host.deliver("alice", m)
+    first = fetchmail(host, tmp_path, "--keep", protocol="imap")
+    assert first.returncode == 0, first.stdout + first.stderr  # 0: mail was fetched
+    assert delivered_by_fetchmail(tmp_path) == [m.replace(b"\r\n", b"\n") for m in mails]
+    watcher = RawIMAP(host)
+    watcher.ok("SELECT INBOX")
+    flags = fetch_flags(watcher.ok("FETCH 1:* (FLAGS)"))
+    assert all(b"\\Seen" in f for f in flags.values()), flags
+
+    again = fetchmail(host, tmp_path, "--keep", protocol="imap")
+    assert again.returncode == 1, again.stdout + again.stderr  # 1: no new mail
+    assert len(delivered_by_fetchmail(tmp_path)) == 3
+
+    host.deliver("alice", message(4))
+    last = fetchmail(host, tmp_path, "--flush", protocol="imap")
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert delivered_by_fetchmail(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
+    untagged = watcher.ok("NOOP")
+    expunged = untagged_numbers(untagged, b"EXPUNGE")
+    existed = 3 + sum(1 for n in untagged_numbers(untagged, b"EXISTS") if n == 4)
+    assert len(expunged) == existed, untagged
+    assert watcher.fetch_uids() == {}
+    watcher.close()
+
+
+@pytest.mark.skipif(FETCHMAIL is None, reason="fetchmail is not installed")
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+def test_fetchmail_imap_checks_the_certificate(host: MailHost, tmp_path: Path, mode: str) -> None:
+    """STARTTLS (RFC 3501 §6.2.1) and IMAPS (RFC 8314) with fetchmail's certificate check."""
+    host.deliver("alice", REAL_MAIL)
+    trust = f"sslcertck sslcertfile {host.certificate} sslcommonname localhost"
+    if mode == "starttls":
+        result = fetchmail(
+            host, tmp_path, "--keep", "-v", protocol="imap", tls=f"sslproto TLS1.2+ {trust}"
+        )
+        assert "STARTTLS" in result.stdout, result.stdout
+    else:
+        result = fetchmail(
+            host, tmp_path, "--keep", protocol="imap", port=host.imaps_port, tls=f"ssl {trust}"
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert delivered_by_fetchmail(tmp_path) == [REAL_MAIL.replace(b"\r\n", b"\n")]

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from integration_support import (
+    FETCHMAIL,
     HEADER,
     REAL_MAIL,
     USERS,
     RawIMAP,
+    delivered_by_fetchmail,
+    fetchmail,
     message,
     pop3_login,
     untagged_numbers,
@@ -91,75 +90,30 @@ def test_fifty_pipelined_list_commands(host: MailHost) -> None:
     assert answers[50].startswith(b"+OK")
 
 
-FETCHMAIL = shutil.which("fetchmail")
-
-MDA = """\
-import os, sys
-out = sys.argv[1]
-name = os.path.join(out, "%04d" % (len(os.listdir(out)) + 1))
-with open(name, "wb") as f:
-    f.write(sys.stdin.buffer.read())
-"""
-
-
-def _fetchmail(
-    host: MailHost, tmp: Path, *options: str, port: int = 0, tls: str = "sslproto ''"
-) -> subprocess.CompletedProcess[str]:
-    rc = tmp / "fetchmailrc"
-    rc.write_text(
-        f"set no syslog\n"
-        f"poll 127.0.0.1 protocol pop3 port {port or host.pop3_port} uidl\n"
-        f'  user alice password "{USERS["alice"]}" is alice here\n'
-        f"  {tls}\n"
-        f'  mda "{sys.executable} {tmp / "mda.py"} {tmp / "out"}"\n'
-    )
-    os.chmod(rc, 0o600)
-    env = dict(os.environ, HOME=str(tmp), FETCHMAILHOME=str(tmp))
-    return subprocess.run(
-        [
-            FETCHMAIL or "fetchmail",
-            *("-f", str(rc), "-i", str(tmp / "ids"), "--nodetach", "--invisible"),
-            # as root fetchmail locks /var/run/fetchmail.pid: keep parallel runs apart
-            *("--pidfile", str(tmp / "fetchmail.pid")),
-            *options,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-
-
-def _delivered(tmp: Path) -> list[bytes]:
-    return [p.read_bytes() for p in sorted((tmp / "out").iterdir())]
-
-
 @pytest.mark.skipif(FETCHMAIL is None, reason="fetchmail is not installed")
 def test_fetchmail_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
     """fetchmail hands its MDA the message with LF line ends (and, being ``invisible``,
     adds no Received header): byte-identical to what was delivered, modulo CRLF."""
-    (tmp_path / "out").mkdir()
-    (tmp_path / "mda.py").write_text(MDA)
     mails = [REAL_MAIL, message(2), message(3)]
     for m in mails:
         host.deliver("alice", m)
 
-    first = _fetchmail(host, tmp_path, "--keep")
+    first = fetchmail(host, tmp_path, "--keep")
     assert first.returncode == 0, first.stdout + first.stderr  # 0: mail was fetched
-    assert _delivered(tmp_path) == [m.replace(b"\r\n", b"\n") for m in mails]
+    assert delivered_by_fetchmail(tmp_path) == [m.replace(b"\r\n", b"\n") for m in mails]
 
-    again = _fetchmail(host, tmp_path, "--keep")
+    again = fetchmail(host, tmp_path, "--keep")
     assert again.returncode == 1, again.stdout + again.stderr  # 1: no new mail
-    assert len(_delivered(tmp_path)) == 3
+    assert len(delivered_by_fetchmail(tmp_path)) == 3
 
     imap = RawIMAP(host)
     imap.ok("SELECT INBOX")
     host.deliver("alice", message(4))
     # without --keep: --flush deletes the three already fetched, the new one is fetched
     # and deleted too
-    last = _fetchmail(host, tmp_path, "--flush")
+    last = fetchmail(host, tmp_path, "--flush")
     assert last.returncode == 0, last.stdout + last.stderr
-    assert _delivered(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
+    assert delivered_by_fetchmail(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
     pop = pop3_login(host)
     assert pop.stat() == (0, 0)
     pop.quit()
@@ -176,17 +130,15 @@ def test_fetchmail_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
 @pytest.mark.parametrize("mode", ["stls", "implicit"])
 def test_fetchmail_checks_the_certificate(host: MailHost, tmp_path: Path, mode: str) -> None:
     """STLS (RFC 2595 §4) and POP3S (RFC 8314) with fetchmail's certificate check on."""
-    (tmp_path / "out").mkdir()
-    (tmp_path / "mda.py").write_text(MDA)
     host.deliver("alice", REAL_MAIL)
     trust = f"sslcertck sslcertfile {host.certificate} sslcommonname localhost"
     if mode == "stls":
-        result = _fetchmail(host, tmp_path, "--keep", "-v", tls=f"sslproto TLS1.2+ {trust}")
+        result = fetchmail(host, tmp_path, "--keep", "-v", tls=f"sslproto TLS1.2+ {trust}")
         assert "STLS" in result.stdout, result.stdout
     else:
-        result = _fetchmail(host, tmp_path, "--keep", port=host.pop3s_port, tls=f"ssl {trust}")
+        result = fetchmail(host, tmp_path, "--keep", port=host.pop3s_port, tls=f"ssl {trust}")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert _delivered(tmp_path) == [REAL_MAIL.replace(b"\r\n", b"\n")]
+    assert delivered_by_fetchmail(tmp_path) == [REAL_MAIL.replace(b"\r\n", b"\n")]
 
 
 def test_poplib_stls_when_plaintext_is_refused(tmp_path: Path) -> None:
