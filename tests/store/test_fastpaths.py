@@ -378,3 +378,25 @@ def test_read_message_serves_every_line_ending_mix_as_crlf(bodies: list[bytes]) 
             got = box.read_message(info.uid)
             assert got == to_crlf(data) and len(got) == info.size
         assert box.read_message(appended.uid) == to_crlf(bodies[0])
+
+
+def test_measuring_shared_among_threads_keeps_order_and_gaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big folder's files measured by several threads: the same answers, in order, with
+    a vanished file as None, as one thread gives."""
+    (tmp_path / "cur").mkdir()
+    names = []
+    for i in range(103):
+        name = f"cur/{1_700_000_000 + i}.M{i}P1.host" + (",S=9,W=10:2,S" if i % 7 == 0 else ":2,")
+        body = b"Subject: %d\n\n" % i + b"line\n" * (i % 5) + (b"crlf\r\n" if i % 3 == 0 else b"")
+        (tmp_path / name).write_bytes(body)
+        names.append(name)
+    for gone in (5, 50, 102):
+        os.unlink(tmp_path / names[gone])
+    monkeypatch.setattr(state_mod, "_MEASURE_SHARE", 10)
+    folder_dir = f"{tmp_path}/"
+    one = state_mod._measure_run(folder_dir, names)
+    assert [i for i, got in enumerate(one) if got is None] == [5, 50, 102]
+    shared = state_mod._measure_many(folder_dir, names)
+    assert shared == one
