@@ -28,13 +28,10 @@ MAX_DIRECT = 256 * 1024
 def write(transport: Any, data: bytes) -> None:
     """``transport.write(data)``, sending what the socket takes right away."""
     if (
-        type(transport) is tcp.Server
+        _DIRECT
+        and type(transport) is tcp.Server
+        and _idle(transport)
         and 0 < len(data) <= MAX_DIRECT
-        and transport.connected
-        and not transport.TLS
-        and not transport._writeDisconnected
-        and not transport.dataBuffer
-        and not transport._tempDataBuffer
     ):
         try:
             sent = transport.socket.send(data)
@@ -48,3 +45,31 @@ def write(transport: Any, data: bytes) -> None:
             return
         data = data[sent:]
     transport.write(data)
+
+
+def _idle(transport: Any) -> bool:
+    """Connected, plain TCP, and nothing queued to send (Twisted's internals)."""
+    return bool(
+        transport.connected
+        and not transport.TLS
+        and not transport._writeDisconnected
+        and not transport.dataBuffer
+        and not transport._tempDataBuffer
+    )
+
+
+def _twisted_has_what_we_read() -> bool:
+    """The transport internals :func:`_idle` reads, checked once: a Twisted release
+    without them gets the plain path instead of errors."""
+    try:
+        probe = tcp.Server.__new__(tcp.Server)
+        probe.connected = 1
+        probe._tempDataBuffer = []
+        if not _idle(probe):
+            return False
+        return callable(getattr(tcp.Server, "write", None))
+    except AttributeError:
+        return False
+
+
+_DIRECT = _twisted_has_what_we_read()

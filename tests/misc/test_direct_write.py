@@ -48,6 +48,11 @@ def _read(client: socket.socket, n: int) -> bytes:
     return got
 
 
+def test_the_pinned_twisted_has_what_the_fast_path_reads() -> None:
+    # (a Twisted release that renames these internals turns the fast path off quietly)
+    assert direct_write._DIRECT
+
+
 def test_sent_without_waiting_for_the_reactor(
     pair: tuple[ReactorThread, Any, socket.socket],
 ) -> None:
