@@ -433,3 +433,13 @@ def fetchmail(
 def delivered_by_fetchmail(tmp: Path) -> list[bytes]:
     """What fetchmail's MDA received, in order."""
     return [p.read_bytes() for p in sorted((tmp / "out").iterdir())]
+
+
+def noop_reports_all_expunged(imap: RawIMAP, known: int) -> None:
+    """A NOOP on ``imap`` reports every message it knew expunged (``known``, or one more
+    if a new one was announced first), and none is left."""
+    untagged = imap.ok("NOOP")
+    expunged = untagged_numbers(untagged, b"EXPUNGE")
+    existed = known + sum(1 for n in untagged_numbers(untagged, b"EXISTS") if n == known + 1)
+    assert len(expunged) == existed, untagged
+    assert imap.fetch_uids() == {}

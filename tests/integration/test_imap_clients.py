@@ -28,6 +28,7 @@ from integration_support import (
     message,
     multipart,
     multipart_part2,
+    noop_reports_all_expunged,
     parse_fetch_uids,
     pop3_login,
     untagged_numbers,
@@ -1003,28 +1004,5 @@ def test_fetchmail_imap_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
     last = fetchmail(host, tmp_path, "--flush", protocol="imap")
     assert last.returncode == 0, last.stdout + last.stderr
     assert delivered_by_fetchmail(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
-    untagged = watcher.ok("NOOP")
-    expunged = untagged_numbers(untagged, b"EXPUNGE")
-    existed = 3 + sum(1 for n in untagged_numbers(untagged, b"EXISTS") if n == 4)
-    assert len(expunged) == existed, untagged
-    assert watcher.fetch_uids() == {}
+    noop_reports_all_expunged(watcher, 3)
     watcher.close()
-
-
-@pytest.mark.skipif(FETCHMAIL is None, reason="fetchmail is not installed")
-@pytest.mark.parametrize("mode", ["starttls", "implicit"])
-def test_fetchmail_imap_checks_the_certificate(host: MailHost, tmp_path: Path, mode: str) -> None:
-    """STARTTLS (RFC 3501 §6.2.1) and IMAPS (RFC 8314) with fetchmail's certificate check."""
-    host.deliver("alice", REAL_MAIL)
-    trust = f"sslcertck sslcertfile {host.certificate} sslcommonname localhost"
-    if mode == "starttls":
-        result = fetchmail(
-            host, tmp_path, "--keep", "-v", protocol="imap", tls=f"sslproto TLS1.2+ {trust}"
-        )
-        assert "STARTTLS" in result.stdout, result.stdout
-    else:
-        result = fetchmail(
-            host, tmp_path, "--keep", protocol="imap", port=host.imaps_port, tls=f"ssl {trust}"
-        )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert delivered_by_fetchmail(tmp_path) == [REAL_MAIL.replace(b"\r\n", b"\n")]

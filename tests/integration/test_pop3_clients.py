@@ -17,8 +17,8 @@ from integration_support import (
     delivered_by_fetchmail,
     fetchmail,
     message,
+    noop_reports_all_expunged,
     pop3_login,
-    untagged_numbers,
 )
 
 from mailhost.testing import MailHost
@@ -117,28 +117,8 @@ def test_fetchmail_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
     pop = pop3_login(host)
     assert pop.stat() == (0, 0)
     pop.quit()
-    untagged = imap.ok("NOOP")
-    # the session knew 3 messages (or 4 if the new one was announced): every one goes
-    expunged = untagged_numbers(untagged, b"EXPUNGE")
-    existed = 3 + sum(1 for n in untagged_numbers(untagged, b"EXISTS") if n == 4)
-    assert len(expunged) == existed, untagged
-    assert imap.fetch_uids() == {}
+    noop_reports_all_expunged(imap, 3)
     imap.close()
-
-
-@pytest.mark.skipif(FETCHMAIL is None, reason="fetchmail is not installed")
-@pytest.mark.parametrize("mode", ["stls", "implicit"])
-def test_fetchmail_checks_the_certificate(host: MailHost, tmp_path: Path, mode: str) -> None:
-    """STLS (RFC 2595 §4) and POP3S (RFC 8314) with fetchmail's certificate check on."""
-    host.deliver("alice", REAL_MAIL)
-    trust = f"sslcertck sslcertfile {host.certificate} sslcommonname localhost"
-    if mode == "stls":
-        result = fetchmail(host, tmp_path, "--keep", "-v", tls=f"sslproto TLS1.2+ {trust}")
-        assert "STLS" in result.stdout, result.stdout
-    else:
-        result = fetchmail(host, tmp_path, "--keep", port=host.pop3s_port, tls=f"ssl {trust}")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert delivered_by_fetchmail(tmp_path) == [REAL_MAIL.replace(b"\r\n", b"\n")]
 
 
 def test_poplib_stls_when_plaintext_is_refused(tmp_path: Path) -> None:

@@ -17,7 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from integration_support import USERS, message
+from integration_support import (
+    FETCHMAIL,
+    REAL_MAIL,
+    USERS,
+    delivered_by_fetchmail,
+    fetchmail,
+    message,
+)
 from integration_support import LineClient as Raw
 
 from mailhost.reactor_thread import reactor_thread
@@ -416,3 +423,31 @@ def test_broken_certificate_reload_keeps_the_old_one(host: MailHost) -> None:
         reactor_thread().call(host.service.tls.reload)
     host.certificate.write_bytes(good)
     assert peer_certificate(host.imaps_port, host.ssl_context()) == old_der
+
+
+# -- fetchmail ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(FETCHMAIL is None, reason="fetchmail is not installed")
+@pytest.mark.parametrize("protocol", ["pop3", "imap"])
+@pytest.mark.parametrize("implicit", [False, True], ids=["upgrade", "implicit"])
+def test_fetchmail_checks_the_certificate(
+    host: MailHost, tmp_path: Path, protocol: str, implicit: bool
+) -> None:
+    """fetchmail with its certificate check on, where plaintext logins are refused: STLS
+    (RFC 2595 §4) or STARTTLS (RFC 3501 §6.2.1), and POP3S or IMAPS (RFC 8314)."""
+    host.deliver("alice", REAL_MAIL)
+    trust = f"sslcertck sslcertfile {host.certificate} sslcommonname localhost"
+    if implicit:
+        port = host.pop3s_port if protocol == "pop3" else host.imaps_port
+        result = fetchmail(
+            host, tmp_path, "--keep", protocol=protocol, port=port, tls=f"ssl {trust}"
+        )
+    else:
+        result = fetchmail(
+            host, tmp_path, "--keep", "-v", protocol=protocol, tls=f"sslproto TLS1.2+ {trust}"
+        )
+        upgrade = "STLS" if protocol == "pop3" else "STARTTLS"
+        assert upgrade in result.stdout, result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert delivered_by_fetchmail(tmp_path) == [REAL_MAIL.replace(b"\r\n", b"\n")]
