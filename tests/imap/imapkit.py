@@ -140,6 +140,15 @@ class Host:
         self.clients.append(c)
         return c
 
+    def selected(self, *messages: bytes) -> Client:
+        """Deliver ``messages`` to alice's INBOX, then a client logged in with it selected."""
+        for m in messages:
+            self.deliver(m)
+        c = self.connect()
+        c.login()
+        c.select()
+        return c
+
     def let_idle_see(self) -> None:
         """Give IDLE sessions the time to learn of changes made so far: none with
         wake-ups (they are immediate), one ``idle_poll_interval`` without them."""

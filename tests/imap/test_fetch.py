@@ -27,17 +27,8 @@ MULTIPART = (
 )
 
 
-def session(host: Host, *messages: bytes):  # type: ignore[no-untyped-def]
-    for m in messages:
-        host.deliver(m)
-    c = host.connect()
-    c.login()
-    c.select()
-    return c
-
-
 def test_sections_and_labels(host: Host) -> None:
-    c = session(host, MULTIPART)
+    c = host.selected(MULTIPART)
     out = c.cmd(
         "a FETCH 1 (BODY.PEEK[HEADER.FIELDS (subject)] BODY.PEEK[1] BODY.PEEK[2.MIME]"
         " BODY.PEEK[9] BODY.PEEK[1]<1.3>)"
@@ -54,7 +45,7 @@ def test_sections_and_labels(host: Host) -> None:
 
 
 def test_bodystructure_and_envelope_are_lists(host: Host) -> None:
-    c = session(host, MULTIPART)
+    c = host.selected(MULTIPART)
     out = c.cmd("a FETCH 1 (BODYSTRUCTURE BODY ENVELOPE)")
     assert out.startswith(b'* 1 FETCH (BODYSTRUCTURE (("text" "plain" ')
     assert b' BODY (("text" "plain" ' in out
@@ -63,7 +54,7 @@ def test_bodystructure_and_envelope_are_lists(host: Host) -> None:
 
 
 def test_binary(host: Host) -> None:
-    c = session(host, MULTIPART)
+    c = host.selected(MULTIPART)
     assert "BINARY" in c.cmd("x CAPABILITY").decode()
     assert c.cmd("a FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[1])") == (
         b"* 1 FETCH (BINARY[2] ~{3}\r\n\x00\x01\x02 BINARY.SIZE[2] 3 BINARY[1] {5}\r\nfirst)\r\n"
@@ -80,7 +71,7 @@ def test_binary(host: Host) -> None:
 
 
 def test_rfc822_forms(host: Host) -> None:
-    c = session(host, MULTIPART)
+    c = host.selected(MULTIPART)
     head = MULTIPART[: MULTIPART.index(b"\r\n\r\n") + 4]
     assert c.cmd("a FETCH 1 RFC822.HEADER") == (
         b"* 1 FETCH (RFC822.HEADER {%d}\r\n%s)\r\na OK FETCH completed\r\n" % (len(head), head)
@@ -93,7 +84,7 @@ def test_rfc822_forms(host: Host) -> None:
 
 
 def test_macros(host: Host) -> None:
-    c = session(host, MULTIPART)
+    c = host.selected(MULTIPART)
     out = c.cmd("a FETCH 1 FAST")
     assert re.fullmatch(
         rb'\* 1 FETCH \(FLAGS \(\\Recent\) INTERNALDATE "\d\d-\w{3}-\d{4} \d\d:\d\d:\d\d \+0000"'
@@ -125,7 +116,7 @@ def test_header_is_read_without_the_body(host: Host) -> None:
 
 
 def test_fetch_syntax_errors(host: Host) -> None:
-    c = session(host, MULTIPART)
+    c = host.selected(MULTIPART)
     for bad in (
         "a FETCH 1 BODY[MIME]",
         "a FETCH 1 BODY[1.BOGUS]",

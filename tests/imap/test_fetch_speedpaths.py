@@ -35,17 +35,8 @@ MESSAGES = [
 ]
 
 
-def _session(host: Host):  # type: ignore[no-untyped-def]
-    for m in MESSAGES:
-        host.deliver(m)
-    c = host.connect()
-    c.login()
-    c.select()
-    return c
-
-
 def test_structure_then_sections_from_the_kept_parse(host: Host) -> None:
-    c = _session(host)
+    c = host.selected(*MESSAGES)
     out = c.cmd("a FETCH 1:* (ENVELOPE BODYSTRUCTURE)")
     for seq, raw in enumerate(MESSAGES, 1):
         data = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
@@ -71,7 +62,7 @@ def test_structure_then_sections_from_the_kept_parse(host: Host) -> None:
 
 
 def test_items_keep_the_order_asked_for(host: Host) -> None:
-    c = _session(host)
+    c = host.selected(*MESSAGES)
     out = c.cmd("a FETCH 1 (UID BODY ENVELOPE FLAGS BODYSTRUCTURE)")
     first = out.split(b"\r\n", 1)[0]
     labels = [b"UID 1 ", b" BODY (", b" ENVELOPE (", b" FLAGS (", b" BODYSTRUCTURE ("]
