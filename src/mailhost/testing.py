@@ -11,13 +11,16 @@ For people who test mail clients against POP3 and IMAP4::
 
 The host runs in Twisted's reactor, started once per process in a background thread
 (:mod:`mailhost.reactor_thread`); every listener binds ``127.0.0.1`` port 0, so tests
-can run side by side.  With pytest, ``-p mailhost.testing`` adds a ``mailhost`` fixture.
+can run side by side, and keeps the port it got when the host is restarted.  With pytest,
+``-p mailhost.testing`` adds a ``mailhost`` fixture.
 """
 
 from __future__ import annotations
 
+import re
 import ssl
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -130,6 +133,11 @@ class MailHost:
             rt.call(stop)
 
     def restart(self) -> MailHost:
+        """Stop, then start again on the same ports, as a restarted server comes back:
+        clients keep their settings, and those that remember what they have retrieved by
+        server and port (getmail, fetchmail) keep that too."""
+        if self.service is not None:
+            self.config = _on_same_ports(self.config, self.service)
         self.stop()
         return self.start()
 
@@ -193,6 +201,29 @@ class MailHost:
         else:
             data = message
         return self.account(user).folder(folder).append(data)
+
+
+#: A TCP endpoint that asks for any free port.
+_ANY_PORT = re.compile(r"^(tcp6?:)0(?=:|$)")
+
+
+def _on_same_ports(config: Config, service: MailHostService) -> Config:
+    """``config`` with each listener that asked for any free port on the one it got."""
+    by_label: dict[str, list[str]] = {}
+    for listener in service.listeners:
+        description = _ANY_PORT.sub(rf"\g<1>{listener.port_number}", listener.description)
+        by_label.setdefault(listener.label, []).append(description)
+    imap = replace(
+        config.imap,
+        listen=tuple(by_label.get("imap", ())),
+        listen_tls=tuple(by_label.get("imaps", ())),
+    )
+    pop3 = replace(
+        config.pop3,
+        listen=tuple(by_label.get("pop3", ())),
+        listen_tls=tuple(by_label.get("pop3s", ())),
+    )
+    return replace(config, imap=imap, pop3=pop3)
 
 
 try:  # the pytest plugin (``pytest -p mailhost.testing``)

@@ -68,7 +68,10 @@ def test_deliver_read_delete_restart(tmp_path: Path) -> None:
         assert subjects == [b"Subject: message 2", b"Subject: message 3"]
         imap.logout()
 
+        ports = (host.pop3_port, host.pop3s_port, host.imap_port, host.imaps_port)
         host.restart()
+        # back where clients were told to connect
+        assert (host.pop3_port, host.pop3s_port, host.imap_port, host.imaps_port) == ports
 
         pop = pop3_login(host)
         uidls_after = [line.split()[1] for line in pop.uidl()[1]]
