@@ -16,15 +16,19 @@ from imap_tools import AND, MailBoxUnencrypted, MailMessageFlags
 from imapclient.imapclient import SENT, TRASH
 from integration_support import (
     FETCHMAIL,
+    GETMAIL,
     HEADER,
     PROMPT,
     REAL_MAIL,
     USERS,
     RawIMAP,
     TrackedIMAP,
-    delivered_by_fetchmail,
+    as_getmail_delivers,
+    delivered_by_mda,
     fetch_flags,
     fetchmail,
+    getmail,
+    imap_login,
     message,
     multipart,
     multipart_part2,
@@ -990,7 +994,7 @@ def test_fetchmail_imap_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
         host.deliver("alice", m)
     first = fetchmail(host, tmp_path, "--keep", protocol="imap")
     assert first.returncode == 0, first.stdout + first.stderr  # 0: mail was fetched
-    assert delivered_by_fetchmail(tmp_path) == [m.replace(b"\r\n", b"\n") for m in mails]
+    assert delivered_by_mda(tmp_path) == [m.replace(b"\r\n", b"\n") for m in mails]
     watcher = RawIMAP(host)
     watcher.ok("SELECT INBOX")
     flags = fetch_flags(watcher.ok("FETCH 1:* (FLAGS)"))
@@ -998,11 +1002,57 @@ def test_fetchmail_imap_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
 
     again = fetchmail(host, tmp_path, "--keep", protocol="imap")
     assert again.returncode == 1, again.stdout + again.stderr  # 1: no new mail
-    assert len(delivered_by_fetchmail(tmp_path)) == 3
+    assert len(delivered_by_mda(tmp_path)) == 3
 
     host.deliver("alice", message(4))
     last = fetchmail(host, tmp_path, "--flush", protocol="imap")
     assert last.returncode == 0, last.stdout + last.stderr
-    assert delivered_by_fetchmail(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
+    assert delivered_by_mda(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
     noop_reports_all_expunged(watcher, 3)
+    watcher.close()
+
+
+# -- getmail over IMAP -------------------------------------------------------------------
+
+
+@pytest.mark.skipif(GETMAIL is None, reason="getmail is not installed")
+def test_getmail_imap_remembers_uids_across_a_restart(host: MailHost, tmp_path: Path) -> None:
+    """getmail remembers what it took by folder, UIDVALIDITY and UID: after a restart of the
+    host its next poll takes nothing, then only the two new messages (one delivered to
+    INBOX, one appended to another folder); ``delete`` expunges, which a session watching
+    INBOX sees."""
+    client = imap_login(host)
+    assert client.create("Work")[0] == "OK"
+    for n in (1, 2):
+        host.deliver("alice", message(n))
+    host.deliver("alice", message(3), folder="Work")
+    folders = 'mailboxes = ("INBOX", "Work")'
+    first = getmail(tmp_path, "SimpleIMAPRetriever", host.imap_port, folders)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert delivered_by_mda(tmp_path) == [as_getmail_delivers(message(n)) for n in (1, 2, 3)]
+
+    client.logout()
+    host.restart()
+    again = getmail(tmp_path, "SimpleIMAPRetriever", host.imap_port, folders)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(delivered_by_mda(tmp_path)) == 3, again.stdout
+
+    host.deliver("alice", message(4))
+    client = imap_login(host)
+    assert client.append("Work", "", None, message(5))[0] == "OK"
+    client.logout()
+    third = getmail(tmp_path, "SimpleIMAPRetriever", host.imap_port, folders)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert delivered_by_mda(tmp_path)[3:] == [as_getmail_delivers(message(n)) for n in (4, 5)]
+
+    watcher = RawIMAP(host)
+    watcher.ok("SELECT INBOX")
+    last = getmail(
+        tmp_path, "SimpleIMAPRetriever", host.imap_port, folders, "read_all = true", "delete = true"
+    )
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert len(delivered_by_mda(tmp_path)) == 10
+    noop_reports_all_expunged(watcher, 3)
+    watcher.ok("SELECT Work")
+    assert watcher.fetch_uids() == {}
     watcher.close()

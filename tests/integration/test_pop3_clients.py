@@ -1,4 +1,5 @@
-"""POP3 (RFC 1939, RFC 2449) with real clients: poplib, a pipelining raw client, fetchmail."""
+"""POP3 (RFC 1939, RFC 2449) with real clients: poplib, a pipelining raw client, fetchmail,
+getmail."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from pathlib import Path
 import pytest
 from integration_support import (
     FETCHMAIL,
+    GETMAIL,
     HEADER,
     REAL_MAIL,
     USERS,
     RawIMAP,
-    delivered_by_fetchmail,
+    as_getmail_delivers,
+    delivered_by_mda,
     fetchmail,
+    getmail,
     message,
     noop_reports_all_expunged,
     pop3_login,
@@ -100,11 +104,11 @@ def test_fetchmail_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
 
     first = fetchmail(host, tmp_path, "--keep")
     assert first.returncode == 0, first.stdout + first.stderr  # 0: mail was fetched
-    assert delivered_by_fetchmail(tmp_path) == [m.replace(b"\r\n", b"\n") for m in mails]
+    assert delivered_by_mda(tmp_path) == [m.replace(b"\r\n", b"\n") for m in mails]
 
     again = fetchmail(host, tmp_path, "--keep")
     assert again.returncode == 1, again.stdout + again.stderr  # 1: no new mail
-    assert len(delivered_by_fetchmail(tmp_path)) == 3
+    assert len(delivered_by_mda(tmp_path)) == 3
 
     imap = RawIMAP(host)
     imap.ok("SELECT INBOX")
@@ -113,12 +117,44 @@ def test_fetchmail_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
     # and deleted too
     last = fetchmail(host, tmp_path, "--flush")
     assert last.returncode == 0, last.stdout + last.stderr
-    assert delivered_by_fetchmail(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
+    assert delivered_by_mda(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
     pop = pop3_login(host)
     assert pop.stat() == (0, 0)
     pop.quit()
     noop_reports_all_expunged(imap, 3)
     imap.close()
+
+
+@pytest.mark.skipif(GETMAIL is None, reason="getmail is not installed")
+def test_getmail_leaves_mail_on_the_server_across_a_restart(host: MailHost, tmp_path: Path) -> None:
+    """getmail's "leave on server" (``delete = false``): it remembers each message by its
+    UIDL, so after a restart of the host its next poll takes nothing (UIDLs are stable,
+    RFC 1939 §7), and then only the one new message; ``delete`` removes them all."""
+    mails = [message(n) for n in (1, 2, 3)]
+    for m in mails:
+        host.deliver("alice", m)
+    first = getmail(tmp_path, "SimplePOP3Retriever", host.pop3_port)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert delivered_by_mda(tmp_path) == [as_getmail_delivers(m) for m in mails]
+
+    host.restart()
+    again = getmail(tmp_path, "SimplePOP3Retriever", host.pop3_port)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert len(delivered_by_mda(tmp_path)) == 3, again.stdout
+
+    host.deliver("alice", message(4))
+    third = getmail(tmp_path, "SimplePOP3Retriever", host.pop3_port)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert delivered_by_mda(tmp_path)[3:] == [as_getmail_delivers(message(4))]
+
+    last = getmail(
+        tmp_path, "SimplePOP3Retriever", host.pop3_port, "read_all = true", "delete = true"
+    )
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert len(delivered_by_mda(tmp_path)) == 8
+    client = pop3_login(host)
+    assert client.stat() == (0, 0)
+    client.quit()
 
 
 def test_poplib_stls_when_plaintext_is_refused(tmp_path: Path) -> None:

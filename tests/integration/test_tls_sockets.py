@@ -19,10 +19,13 @@ from pathlib import Path
 import pytest
 from integration_support import (
     FETCHMAIL,
+    GETMAIL,
     REAL_MAIL,
     USERS,
-    delivered_by_fetchmail,
+    as_getmail_delivers,
+    delivered_by_mda,
     fetchmail,
+    getmail,
     message,
 )
 from integration_support import LineClient as Raw
@@ -450,4 +453,26 @@ def test_fetchmail_checks_the_certificate(
         upgrade = "STLS" if protocol == "pop3" else "STARTTLS"
         assert upgrade in result.stdout, result.stdout
     assert result.returncode == 0, result.stdout + result.stderr
-    assert delivered_by_fetchmail(tmp_path) == [REAL_MAIL.replace(b"\r\n", b"\n")]
+    assert delivered_by_mda(tmp_path) == [REAL_MAIL.replace(b"\r\n", b"\n")]
+
+
+@pytest.mark.skipif(GETMAIL is None, reason="getmail is not installed")
+@pytest.mark.parametrize("retriever", ["SimplePOP3SSLRetriever", "SimpleIMAPSSLRetriever"])
+def test_getmail_checks_the_certificate(host: MailHost, tmp_path: Path, retriever: str) -> None:
+    """getmail over POP3S and IMAPS (RFC 8314) with the host's certificate as its only
+    trusted one and the name checked; another certificate makes it fail to connect."""
+    host.deliver("alice", message(1))
+    port = host.pop3s_port if "POP3" in retriever else host.imaps_port
+    trust = (f"ca_certs = {host.certificate}", "ssl_cert_hostname = localhost")
+    if "IMAP" in retriever:
+        trust += ('mailboxes = ("INBOX",)',)
+    other_cert, other_key = tmp_path / "other.pem", tmp_path / "other.key"
+    make_self_signed(other_cert, other_key, "localhost")
+    refused = getmail(tmp_path, retriever, port, f"ca_certs = {other_cert}", *trust[1:])
+    assert refused.returncode != 0, refused.stdout
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.stdout + refused.stderr
+    assert delivered_by_mda(tmp_path) == []
+
+    result = getmail(tmp_path, retriever, port, *trust)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert delivered_by_mda(tmp_path) == [as_getmail_delivers(message(1))]
