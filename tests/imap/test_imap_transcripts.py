@@ -555,9 +555,15 @@ def test_lsub_and_recursivematch_show_unsubscribed_parents(host: Host) -> None:
     c.login()
     assert c.cmd('a LSUB "" P%') == b'* LSUB (\\Noselect) "/" "P"\r\na OK LSUB completed\r\n'
     assert c.cmd('b LSUB "" P*') == b'* LSUB (\\HasNoChildren) "/" "P/Q"\r\nb OK LSUB completed\r\n'
-    assert c.cmd('c LIST (SUBSCRIBED RECURSIVEMATCH) "" P%') == (
-        b'* LIST () "/" "P" ("CHILDINFO" ("SUBSCRIBED"))\r\nc OK LIST completed\r\n'
+    # P's own attributes as any LIST shows them (RFC 5258 §4 CHILDREN, RFC 3348)
+    assert c.cmd('c LIST (SUBSCRIBED RECURSIVEMATCH) "" P% RETURN (CHILDREN)') == (
+        b'* LIST (\\HasChildren) "/" "P" ("CHILDINFO" ("SUBSCRIBED"))\r\nc OK LIST completed\r\n'
     )
+    assert c.cmd('d LIST (SUBSCRIBED RECURSIVEMATCH) "" Nothing%') == b"d OK LIST completed\r\n"
+    # RFC 5258 §3: RECURSIVEMATCH alone, or with REMOTE only, is an error
+    assert c.cmd('e LIST (RECURSIVEMATCH) "" *').startswith(b"e BAD ")
+    assert c.cmd('f LIST (RECURSIVEMATCH REMOTE) "" ""').startswith(b"f BAD ")
+    assert c.cmd('g LIST (REMOTE RECURSIVEMATCH SUBSCRIBED) "" P%').startswith(b"* LIST (")
 
 
 def test_limits_are_shared_by_the_listeners_of_one_host() -> None:

@@ -178,7 +178,8 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
         for opt in select_opts:
             if opt not in (b"SUBSCRIBED", b"REMOTE", b"RECURSIVEMATCH", b"SPECIAL-USE"):
                 raise ParseError("unknown LIST selection option")
-        if select_opts == {b"RECURSIVEMATCH"}:
+        if select_opts - {b"REMOTE"} == {b"RECURSIVEMATCH"}:
+            # RFC 5258 §3: not alone, nor with REMOTE only
             raise ParseError("RECURSIVEMATCH needs another selection option")
     ref = _decode_pattern(args.astring() if args.peek() != b'"' else args.string())
     args.sp()
@@ -230,7 +231,7 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
             if lsub:
                 s._send(b"* LSUB (\\Noselect) " + quoted(delim) + b" " + _wire_name(name))
             elif b"RECURSIVEMATCH" in select_opts:
-                parent_attrs = [b"\\NonExistent"] if info is None else []
+                parent_attrs = _attributes(info, lsub)
                 s._send(
                     b"* LIST "
                     + plist(parent_attrs)
@@ -245,15 +246,7 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
             continue
         if b"SPECIAL-USE" in select_opts and (info is None or not info.special_use):
             continue
-        attrs: list[bytes] = []
-        if info is None:
-            attrs.append(b"\\NonExistent" if not lsub else b"\\Noselect")
-        else:
-            if not info.selectable:
-                attrs.append(b"\\Noselect")
-            attrs.append(b"\\HasChildren" if info.has_children else b"\\HasNoChildren")
-            if info.special_use:
-                attrs.append(info.special_use.encode())
+        attrs = _attributes(info, lsub)
         wants_subscribed = b"SUBSCRIBED" in select_opts or b"SUBSCRIBED" in return_opts
         if not lsub and wants_subscribed and name in subscribed:
             attrs.append(b"\\Subscribed")
@@ -265,6 +258,20 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
                 continue
             s._send(_status_line(s, name, st, status_items))
     return verb + b" completed"
+
+
+def _attributes(info: FolderInfo | None, lsub: bool) -> list[bytes]:
+    """A listed name's attributes: whether it exists and can be selected, whether it has
+    children (RFC 3348, always sent), its special use (RFC 6154)."""
+    if info is None:
+        return [b"\\NonExistent" if not lsub else b"\\Noselect"]
+    attrs: list[bytes] = []
+    if not info.selectable:
+        attrs.append(b"\\Noselect")
+    attrs.append(b"\\HasChildren" if info.has_children else b"\\HasNoChildren")
+    if info.special_use:
+        attrs.append(info.special_use.encode())
+    return attrs
 
 
 def _unlisted_parents(
