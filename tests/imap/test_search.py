@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from imapkit import Client, Host
+
+from mailhost.imap.search import _ADDRESS_NOISE, _FIELD_VALUE, _addresses, _could_hold_address
 
 M1 = (
     b"From: Alice Example <alice@example.org>\r\n"
@@ -117,3 +123,61 @@ def test_uid_search_and_literal_strings(c: Client) -> None:
 )
 def test_search_syntax(c: Client, bad: str) -> None:
     assert c.cmd("x " + bad).startswith(b"x BAD ")
+
+
+ADDRESSES = [
+    b"From: <user-from (comment)@ (comment) domain.org>\r\nSubject: 1\r\n\r\nx\r\n",
+    b'To: "Quoted Name" <q@example.org>,\r\n joe @ example . org\r\nSubject: 2\r\n\r\nx\r\n',
+    b"Cc: Some One <some.one@example.com>\r\nReceived: by x (y)\r\nSubject: 3\r\n\r\nx\r\n",
+    b"From: =?utf-8?q?J=C3=BCrgen?= <j (work) @example.de>\r\nSubject: 4\r\n\r\nx\r\n",
+]
+
+
+@pytest.mark.parametrize(
+    "criteria,expected",
+    [
+        # an address matches as mailbox@host, whatever comments and spaces are inside
+        ("FROM user-from@domain.org", "1"),
+        ("HEADER FROM user-from@domain.org", "1"),
+        ("FROM user-from@domain.com", ""),
+        ("FROM j@example.de", "4"),
+        ("TO joe@example.org", "2"),
+        # and as the text the field holds, decoded
+        ("FROM comment", "1"),
+        ("FROM jürgen", "4"),
+        ('TO "quoted name"', "2"),
+        ('CC "some one"', "3"),
+        # leaving spaces out is only a first look: it finds no new matches
+        ("CC someone", ""),
+        ("TO qname", ""),
+        ("CC some.one@example.com", "3"),
+        ("TO some.one", ""),
+    ],
+)
+def test_address_keys_match_the_address(host: Host, criteria: str, expected: str) -> None:
+    """RFC 3501 defines FROM, TO, CC and BCC on the envelope's address fields."""
+    inbox = host.inbox()
+    for data in ADDRESSES:
+        inbox.append(data)
+    client = host.connect()
+    client.login()
+    client.select()
+    out = client.send(b"s SEARCH CHARSET UTF-8 " + criteria.encode() + b"\r\n")
+    assert out == b"* SEARCH%s\r\ns OK SEARCH completed\r\n" % (
+        b" " + expected.encode() if expected else b""
+    )
+
+
+@given(value=st.text(alphabet='ab. @<>"(),\\\t:;', max_size=30), data=st.data())
+def test_the_first_look_at_an_address_field_hides_no_match(value: str, data: st.DataObject) -> None:
+    """Whatever a FROM key matches in the value, as text or as an address, the cheap first
+    look at the raw header lets through."""
+    value = value.strip(" \t")
+    targets = [value, *_addresses(value)]
+    target = data.draw(st.sampled_from(targets))
+    start = data.draw(st.integers(0, len(target)))
+    needle = target[start : data.draw(st.integers(start, len(target)))].casefold()
+    assume(needle)
+    field = re.compile(rb"^From" + _FIELD_VALUE, re.I | re.M)
+    raw = b"Subject: x\r\nFrom: " + value.encode() + b"\r\n\r\n"
+    assert _could_hold_address(raw, field, needle.encode().translate(None, _ADDRESS_NOISE))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any
 
 from mailhost.errors import MessageGone
 from mailhost.imap.commands import SearchKey, SeqSet
+from mailhost.mime.address import MISSING_DOMAIN, MISSING_MAILBOX, parse_address_list
 from mailhost.mime.structure import parse
 from mailhost.mime.text import body_text, header_text, header_values
 from mailhost.store.api import SEEN, Folder, MessageInfo
@@ -261,6 +263,8 @@ def compile_key(key: SearchKey, max_seq: int, max_uid: int) -> Predicate:
 def _header_key(name: str, needle: str) -> Predicate:
     folded = needle.casefold()
     quick = folded.encode("ascii") if folded and folded.isascii() else None
+    if name.upper() in _ADDRESS_FIELDS:
+        return _address_key(name, folded, quick)
 
     def header(m: _Message) -> bool:
         if quick is not None:
@@ -276,6 +280,67 @@ def _header_key(name: str, needle: str) -> Predicate:
         return any(folded in v.casefold() for v in values)
 
     return header
+
+
+#: Keys on address fields.  RFC 3501 defines FROM, TO, CC and BCC on the envelope, so an
+#: address also matches as ``mailbox@host``, whatever comments and spaces the header puts
+#: around its parts (``<joe (work) @ example.org>``), as in Dovecot.
+_ADDRESS_FIELDS = frozenset({"FROM", "TO", "CC", "BCC"})
+#: Octets left out of both sides by :func:`_could_hold_address`.
+_ADDRESS_NOISE = b'\r\n\t "'
+
+
+def _address_key(name: str, folded: str, quick: bytes | None) -> Predicate:
+    field = re.compile(rb"^" + re.escape(name.encode("ascii")) + _FIELD_VALUE, re.I | re.M)
+    squeezed = None if quick is None else quick.translate(None, _ADDRESS_NOISE)
+
+    def address(m: _Message) -> bool:
+        if squeezed is not None:
+            raw = m.raw_header()
+            if raw is None or not _could_hold_address(raw, field, squeezed):
+                return False
+        loaded = m.header()
+        if loaded is None:
+            return False
+        values = header_values(loaded[1], loaded[0], name)
+        if not folded:
+            return bool(values)
+        if any(folded in v.casefold() for v in values):
+            return True
+        return any(folded in address.casefold() for v in values for address in _addresses(v))
+
+    return address
+
+
+def _addresses(value: str) -> list[str]:
+    """``mailbox@host`` of each whole address in an address-list value (the placeholders
+    ENVELOPE sends for a missing part are not text of the message)."""
+    return [
+        f"{a.mailbox}@{a.host}"
+        for a in parse_address_list(value)
+        if a.mailbox not in (None, MISSING_MAILBOX) and a.host not in (None, MISSING_DOMAIN)
+    ]
+
+
+#: The rest of a header field after its name: the colon, the value, continuation lines.
+_FIELD_VALUE = rb"[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)"
+
+
+def _could_hold_address(raw: bytes, field: re.Pattern[bytes], needle: bytes) -> bool:
+    """False only when no value of the address ``field`` in the header ``raw`` can match
+    ``needle`` (lower-case ASCII without :data:`_ADDRESS_NOISE`), as text or as an address.
+
+    Leaving spaces, line breaks and quotes out of both sides keeps every substring of a
+    plain ASCII value, and every address written in it, contiguous.  A comment or a
+    backslash can split an address anywhere, and 8-bit octets or encoded-words may decode
+    to anything: such a value is looked at in full.
+    """
+    for value in field.findall(raw):
+        if not value.isascii() or b"=?" in value or b"(" in value or b"\\" in value:
+            return True
+        if needle in value.lower().translate(None, _ADDRESS_NOISE):
+            return True
+    return False
 
 
 def cheap_matches(
