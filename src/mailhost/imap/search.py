@@ -291,7 +291,7 @@ _ADDRESS_NOISE = b'\r\n\t "'
 
 
 def _address_key(name: str, folded: str, quick: bytes | None) -> Predicate:
-    field = re.compile(rb"^" + re.escape(name.encode("ascii")) + _FIELD_VALUE, re.I | re.M)
+    field = re.compile(rb"\n" + re.escape(name.lower().encode("ascii")) + _FIELD_VALUE)
     squeezed = None if quick is None else quick.translate(None, _ADDRESS_NOISE)
 
     def address(m: _Message) -> bool:
@@ -327,7 +327,8 @@ _FIELD_VALUE = rb"[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)"
 
 
 def _could_hold_address(raw: bytes, field: re.Pattern[bytes], needle: bytes) -> bool:
-    """False only when no value of the address ``field`` in the header ``raw`` can match
+    """False only when no value of the address ``field`` (``\\nname`` and
+    :data:`_FIELD_VALUE`, the name in lower case) in the header ``raw`` can match
     ``needle`` (lower-case ASCII without :data:`_ADDRESS_NOISE`), as text or as an address.
 
     Leaving spaces, line breaks and quotes out of both sides keeps every substring of a
@@ -335,10 +336,13 @@ def _could_hold_address(raw: bytes, field: re.Pattern[bytes], needle: bytes) -> 
     backslash can split an address anywhere, and 8-bit octets or encoded-words may decode
     to anything: such a value is looked at in full.
     """
-    for value in field.findall(raw):
-        if not value.isascii() or b"=?" in value or b"(" in value or b"\\" in value:
+    plain = raw.isascii()
+    # (``field`` is the name in lower case after a line break: a literal the regular
+    # expression engine searches for quickly, which ``re.I | re.M`` would prevent)
+    for value in field.findall(b"\n" + raw.lower()):
+        if not plain or b"=?" in value or b"(" in value or b"\\" in value:
             return True
-        if needle in value.lower().translate(None, _ADDRESS_NOISE):
+        if needle in value.translate(None, _ADDRESS_NOISE):
             return True
     return False
 
