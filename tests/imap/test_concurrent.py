@@ -77,10 +77,16 @@ def test_expunge_waits_for_a_command_that_allows_it(host: Host) -> None:
     a, b = two(host)
     b.cmd("x STORE 2 +FLAGS.SILENT (\\Deleted)")
     assert b.cmd("x2 EXPUNGE") == b"* 2 EXPUNGE\r\nx2 OK EXPUNGE completed\r\n"
-    # FETCH: no EXPUNGE; message 2 keeps its number and cannot be fetched
-    assert a.cmd("y FETCH 1:3 UID") == (
-        b"* 1 FETCH (UID 1)\r\n* 3 FETCH (UID 3)\r\n"
-        b"y NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"
+    # FETCH: no EXPUNGE; message 2 keeps its number, what the session knows of it is
+    # answered (RFC 2180 §4.1.1), its contents cannot be
+    assert a.cmd("y FETCH 1:3 (UID FLAGS)") == (
+        b"* 1 FETCH (UID 1 FLAGS (\\Recent))\r\n* 2 FETCH (UID 2 FLAGS (\\Recent))\r\n"
+        b"* 3 FETCH (UID 3 FLAGS (\\Recent))\r\ny OK FETCH completed\r\n"
+    )
+    assert a.cmd("y1 FETCH 1:3 BODY.PEEK[HEADER.FIELDS (X)]") == (
+        b"* 1 FETCH (BODY[HEADER.FIELDS (X)] {2}\r\n\r\n)\r\n"
+        b"* 3 FETCH (BODY[HEADER.FIELDS (X)] {2}\r\n\r\n)\r\n"
+        b"y1 NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"
     )
     assert a.cmd("y2 STORE 3 +FLAGS (\\Seen)") == (
         b"* 3 FETCH (FLAGS (\\Recent \\Seen))\r\ny2 OK STORE completed\r\n"
@@ -91,6 +97,18 @@ def test_expunge_waits_for_a_command_that_allows_it(host: Host) -> None:
         b"* 2 EXPUNGE\r\n* 2 FETCH (UID 3)\r\ny4 OK FETCH completed\r\n"
     )
     assert a.cmd("z NOOP") == b"z OK NOOP completed\r\n"
+
+
+def test_a_listed_size_is_answered_after_an_expunge_elsewhere(host: Host) -> None:
+    a, b = two(host)
+    sizes = a.cmd("s FETCH 1:3 RFC822.SIZE")
+    b.cmd("x STORE 2 +FLAGS.SILENT (\\Deleted)")
+    b.cmd("x2 EXPUNGE")
+    out = a.cmd("y FETCH 2 (UID RFC822.SIZE INTERNALDATE)")
+    size = sizes.split(b"\r\n")[1].split(b"RFC822.SIZE ")[1].rstrip(b")")
+    assert out.startswith(b"* 2 FETCH (UID 2 RFC822.SIZE %s INTERNALDATE " % size)
+    assert out.endswith(b"\r\ny OK FETCH completed\r\n")
+    assert a.cmd("z NOOP") == b"* 2 EXPUNGE\r\nz OK NOOP completed\r\n"
 
 
 def test_expunge_then_append_keeps_numbers_straight(host: Host) -> None:

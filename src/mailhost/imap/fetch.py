@@ -22,9 +22,11 @@
 * ``\\Seen`` is set by non-PEEK body fetches on read-write mailboxes before the data
   is sent, and the response then carries the new FLAGS.
 * A message expunged by another session but not yet reported with EXPUNGE (RFC 2180
-  §4.1) is left out of the responses and the command ends ``NO [EXPUNGEISSUED]``;
-  the other messages are answered normally.  Only the UID command forms may report
-  the EXPUNGE first (RFC 3501 §7.4.1), and they do.
+  §4.1) is still answered when the session knows all that is asked (UID and FLAGS, and
+  RFC822.SIZE and INTERNALDATE once listed), as Dovecot does.  Otherwise it is left
+  out of the responses and the command ends ``NO [EXPUNGEISSUED]``; the other messages
+  are answered normally.  Only the UID command forms may report the EXPUNGE first
+  (RFC 3501 §7.4.1), and they do.
 """
 
 from __future__ import annotations
@@ -234,8 +236,9 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     if any(it.name in _INFO_ITEMS or _streamable(it) for it in items):
         infos = await _listing(s, live)
     if all(it.name in _LISTING_ITEMS for it in items):
-        # the listing every client makes of a folder: no message is read
-        return await _fetch_listing(s, live, items, infos) and complete
+        # the listing every client makes of a folder: no message is read, and one that
+        # another session expunged is answered from what this session knows of it
+        return await _fetch_listing(s, uids, items, infos)
 
     structured = [it for it in items if _needs_parse(it)]
     # parsed data for many messages is loaded in one trip off the reactor: the headers

@@ -1,9 +1,11 @@
 """The selected state: CHECK, CLOSE, UNSELECT, EXPUNGE, SEARCH, FETCH, STORE, COPY, MOVE.
 
 RFC 3501 §6.4, RFC 4315 (UIDPLUS), RFC 6851 (MOVE), RFC 3691 (UNSELECT).  For messages
-another session expunged and this one has not been told of yet (RFC 2180 §4): FETCH and
-STORE act on the others and end ``NO [EXPUNGEISSUED]``; COPY and MOVE copy nothing and
-say the same; SEARCH leaves them out; the UID forms report the EXPUNGE first.
+another session expunged and this one has not been told of yet (RFC 2180 §4): FETCH
+answers what the session still knows of them (UID, FLAGS, a size or date it listed) and
+otherwise, like STORE, acts on the others and ends ``NO [EXPUNGEISSUED]``; COPY and MOVE
+copy nothing and say the same; SEARCH leaves them out; the UID forms report the EXPUNGE
+first.
 """
 
 from __future__ import annotations
