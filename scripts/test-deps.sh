@@ -1,5 +1,6 @@
 #!/bin/sh
-# Programs the test suite drives as real clients (curl, openssl, fetchmail, getmail, mbsync).
+# Programs the test suite drives as real clients (curl, openssl, fetchmail, getmail,
+# mbsync, offlineimap).
 # Installed from Debian packages when missing and when we may (root); tests that need
 # one that is still missing fail with the program's name.
 set -e
@@ -9,6 +10,7 @@ command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v fetchmail >/dev/null 2>&1 || need="$need fetchmail"
 command -v getmail >/dev/null 2>&1 || need="$need getmail6"
 command -v mbsync >/dev/null 2>&1 || need="$need isync"
+command -v offlineimap >/dev/null 2>&1 || need="$need offlineimap3"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing test clients:$need"

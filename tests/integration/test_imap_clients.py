@@ -1,5 +1,5 @@
 """IMAP4rev1 with real clients: simultaneous sessions (RFC 3501 §5.2), imapclient, imap-tools,
-curl and mbsync."""
+curl, mbsync and offlineimap."""
 
 from __future__ import annotations
 
@@ -1010,6 +1010,110 @@ def test_fetchmail_imap_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
     assert delivered_by_mda(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
     noop_reports_all_expunged(watcher, 3)
     watcher.close()
+
+
+# -- offlineimap --------------------------------------------------------------------------
+
+OFFLINEIMAP = shutil.which("offlineimap")
+
+
+def _offlineimap(host: MailHost, tmp: Path, local: Path) -> subprocess.CompletedProcess[str]:
+    """One offlineimap sync of alice's INBOX, Work and Archive with a Maildir at ``local``;
+    its IMAP traffic goes to ``tmp/offlineimap.log`` (overwritten each run)."""
+    config = tmp / "offlineimaprc"
+    config.write_text(
+        f"""[general]
+accounts = test
+metadata = {tmp}/offlineimap-state
+ui = basic
+
+[Account test]
+localrepository = local
+remoterepository = remote
+
+[Repository local]
+type = Maildir
+localfolders = {local}
+
+[Repository remote]
+type = IMAP
+remotehost = 127.0.0.1
+remoteport = {host.imap_port}
+remoteuser = alice
+remotepass = {USERS["alice"]}
+ssl = no
+starttls = no
+folderfilter = lambda name: name in ("INBOX", "Work", "Archive")
+"""
+    )
+    log = tmp / "offlineimap.log"
+    log.unlink(missing_ok=True)
+    return subprocess.run(
+        [OFFLINEIMAP or "offlineimap", "-c", str(config), "-o", "-d", "imap", "-l", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(OFFLINEIMAP is None, reason="offlineimap is not installed")
+def test_offlineimap_both_ways(host: MailHost, tmp_path: Path) -> None:
+    """offlineimap syncs flags, new messages and deletions both ways, by UID (UIDPLUS
+    tells it the UID of what it uploads), and a sync with nothing new changes nothing."""
+    host.deliver("alice", message(1))
+    host.deliver("alice", message(2))
+    acct = host.account("alice")
+    acct.create_folder("Work")
+    host.deliver("alice", message(3), folder="Work")
+    local = tmp_path / "local"
+    first = _offlineimap(host, tmp_path, local)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert _local_messages(local / "INBOX") == {b"message 1": "", b"message 2": ""}
+    assert _local_messages(local / "Work") == {b"message 3": ""}
+
+    # local side: read message 1, file a new message into Archive
+    for sub in ("new", "cur"):
+        for p in (local / "INBOX" / sub).iterdir():
+            if b"Subject: message 1" in p.read_bytes():
+                p.rename(local / "INBOX" / "cur" / (p.name.rsplit(":2,", 1)[0] + ":2,S"))
+    (local / "Archive" / "new" / "1795680000.local1.host").write_bytes(
+        message(4).replace(b"\r\n", b"\n")
+    )
+    # server side: flag message 2, delete message 3
+    imap = RawIMAP(host)
+    imap.ok("SELECT INBOX")
+    imap.ok("STORE 2 +FLAGS (\\Flagged)")
+    imap.ok("SELECT Work")
+    imap.ok("STORE 1 +FLAGS (\\Deleted)")
+    imap.ok("EXPUNGE")
+    imap.close()
+
+    second = _offlineimap(host, tmp_path, local)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert _local_messages(local / "INBOX") == {b"message 1": "S", b"message 2": "F"}
+    assert _local_messages(local / "Work") == {}
+    assert [sorted(m.flags) for m in acct.folder("INBOX").list_messages()] == [
+        ["\\Seen"],
+        ["\\Flagged"],
+    ]
+    assert acct.folder("Work").list_messages() == []
+    (archived,) = acct.folder("Archive").list_messages()
+    assert acct.folder("Archive").read_message(archived.uid) == message(4)
+
+    before = {
+        name: [(m.uid, m.flags) for m in acct.folder(name).list_messages()]
+        for name in ("INBOX", "Work", "Archive")
+    }
+    third = _offlineimap(host, tmp_path, local)
+    assert third.returncode == 0, third.stdout + third.stderr
+    log = (tmp_path / "offlineimap.log").read_text()
+    sent = re.findall(r"writer > b'\S+ (UID \w+|\w+)", log)
+    assert "SELECT" in sent  # the log does hold what it sent
+    assert not {"APPEND", "STORE", "UID STORE", "EXPUNGE", "CREATE"} & set(sent), sent
+    assert before == {
+        name: [(m.uid, m.flags) for m in acct.folder(name).list_messages()]
+        for name in ("INBOX", "Work", "Archive")
+    }
 
 
 # -- getmail over IMAP -------------------------------------------------------------------
