@@ -29,7 +29,8 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 	@echo "again with the change feed's push off: sessions must converge on the pull alone"
-	MAILHOST_TEST_PUSH=off $(BIN)/python -m pytest -q tests/imap tests/integration/test_cross_protocol.py
+	MAILHOST_TEST_PUSH=off $(BIN)/python -m pytest -q tests/imap tests/integration/test_cross_protocol.py \
+	    tests/integration/test_imap_random_mix.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
