@@ -38,6 +38,7 @@ from integration_support import (
     untagged_numbers,
 )
 
+from mailhost.store.api import Account
 from mailhost.testing import MailHost
 
 
@@ -374,13 +375,39 @@ def _local_messages(folder: Path) -> dict[bytes, str]:
     return out
 
 
-@pytest.mark.skipif(MBSYNC is None, reason="mbsync (isync) is not installed")
-def test_mbsync_both_ways(host: MailHost, tmp_path: Path) -> None:
+def _two_folders(host: MailHost) -> Account:
+    """Alice's account with messages 1 and 2 in INBOX and message 3 in Work."""
     host.deliver("alice", message(1))
     host.deliver("alice", message(2))
     acct = host.account("alice")
     acct.create_folder("Work")
     host.deliver("alice", message(3), folder="Work")
+    return acct
+
+
+def _change_both_sides(host: MailHost, local: Path) -> None:
+    """Between two syncs of INBOX, Work and Archive with ``local`` (a Maildir tree): read
+    message 1 and file message 4 into Archive locally; on the server flag message 2 and
+    delete message 3 (Work's only one)."""
+    for sub in ("new", "cur"):
+        for p in (local / "INBOX" / sub).iterdir():
+            if b"Subject: message 1" in p.read_bytes():
+                p.rename(local / "INBOX" / "cur" / (p.name.rsplit(":2,", 1)[0] + ":2,S"))
+    (local / "Archive" / "new" / "1795680000.local1.host").write_bytes(
+        message(4).replace(b"\r\n", b"\n")
+    )
+    imap = RawIMAP(host)
+    imap.ok("SELECT INBOX")
+    imap.ok("STORE 2 +FLAGS (\\Flagged)")
+    imap.ok("SELECT Work")
+    imap.ok("STORE 1 +FLAGS (\\Deleted)")
+    imap.ok("EXPUNGE")
+    imap.close()
+
+
+@pytest.mark.skipif(MBSYNC is None, reason="mbsync (isync) is not installed")
+def test_mbsync_both_ways(host: MailHost, tmp_path: Path) -> None:
+    acct = _two_folders(host)
 
     local = tmp_path / "local"
     local.mkdir()
@@ -391,24 +418,7 @@ def test_mbsync_both_ways(host: MailHost, tmp_path: Path) -> None:
     assert _local_messages(local / "Work") == {b"message 3": ""}
     assert _local_messages(local / "Archive") == {}
 
-    # local side: read message 1, file a new message into Archive
-    inbox_cur = local / "INBOX" / "cur"
-    for sub in ("new", "cur"):
-        for p in (local / "INBOX" / sub).iterdir():
-            if b"Subject: message 1" in p.read_bytes():
-                base = p.name.split(":2,")[0]
-                p.rename(inbox_cur / f"{base}:2,S")
-    (local / "Archive" / "new" / "1795680000.local1.host").write_bytes(
-        message(4).replace(b"\r\n", b"\n")
-    )
-    # server side: flag message 2, delete message 3
-    imap = RawIMAP(host)
-    imap.ok("SELECT INBOX")
-    imap.ok("STORE 2 +FLAGS (\\Flagged)")
-    imap.ok("SELECT Work")
-    imap.ok("STORE 1 +FLAGS (\\Deleted)")
-    imap.ok("EXPUNGE")
-    imap.close()
+    _change_both_sides(host, local)
 
     second = _mbsync(config)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -1060,33 +1070,14 @@ folderfilter = lambda name: name in ("INBOX", "Work", "Archive")
 def test_offlineimap_both_ways(host: MailHost, tmp_path: Path) -> None:
     """offlineimap syncs flags, new messages and deletions both ways, by UID (UIDPLUS
     tells it the UID of what it uploads), and a sync with nothing new changes nothing."""
-    host.deliver("alice", message(1))
-    host.deliver("alice", message(2))
-    acct = host.account("alice")
-    acct.create_folder("Work")
-    host.deliver("alice", message(3), folder="Work")
+    acct = _two_folders(host)
     local = tmp_path / "local"
     first = _offlineimap(host, tmp_path, local)
     assert first.returncode == 0, first.stdout + first.stderr
     assert _local_messages(local / "INBOX") == {b"message 1": "", b"message 2": ""}
     assert _local_messages(local / "Work") == {b"message 3": ""}
 
-    # local side: read message 1, file a new message into Archive
-    for sub in ("new", "cur"):
-        for p in (local / "INBOX" / sub).iterdir():
-            if b"Subject: message 1" in p.read_bytes():
-                p.rename(local / "INBOX" / "cur" / (p.name.rsplit(":2,", 1)[0] + ":2,S"))
-    (local / "Archive" / "new" / "1795680000.local1.host").write_bytes(
-        message(4).replace(b"\r\n", b"\n")
-    )
-    # server side: flag message 2, delete message 3
-    imap = RawIMAP(host)
-    imap.ok("SELECT INBOX")
-    imap.ok("STORE 2 +FLAGS (\\Flagged)")
-    imap.ok("SELECT Work")
-    imap.ok("STORE 1 +FLAGS (\\Deleted)")
-    imap.ok("EXPUNGE")
-    imap.close()
+    _change_both_sides(host, local)
 
     second = _offlineimap(host, tmp_path, local)
     assert second.returncode == 0, second.stdout + second.stderr

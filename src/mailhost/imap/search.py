@@ -20,6 +20,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from mailhost.errors import MessageGone
@@ -263,42 +264,21 @@ def compile_key(key: SearchKey, max_seq: int, max_uid: int) -> Predicate:
 def _header_key(name: str, needle: str) -> Predicate:
     folded = needle.casefold()
     quick = folded.encode("ascii") if folded and folded.isascii() else None
-    if name.upper() in _ADDRESS_FIELDS:
-        return _address_key(name, folded, quick)
+    address = name.upper() in _ADDRESS_FIELDS
+    # a first look at the raw header block that rules most messages out cheaply
+    first_look: Callable[[bytes], bool] = _cannot_tell
+    if quick is not None and address:
+        field = re.compile(rb"\n" + re.escape(name.lower().encode("ascii")) + _FIELD_VALUE)
+        first_look = partial(
+            _could_hold_address, field=field, needle=quick.translate(None, _ADDRESS_NOISE)
+        )
+    elif quick is not None:
+        first_look = partial(_could_contain, needle=quick)
 
     def header(m: _Message) -> bool:
-        if quick is not None:
-            raw = m.raw_header()
-            if raw is None or not _could_contain(raw, quick):
-                return False
-        loaded = m.header()
-        if loaded is None:
+        raw = m.raw_header()
+        if raw is None or not first_look(raw):
             return False
-        values = header_values(loaded[1], loaded[0], name)
-        if not needle:
-            return bool(values)
-        return any(folded in v.casefold() for v in values)
-
-    return header
-
-
-#: Keys on address fields.  RFC 3501 defines FROM, TO, CC and BCC on the envelope, so an
-#: address also matches as ``mailbox@host``, whatever comments and spaces the header puts
-#: around its parts (``<joe (work) @ example.org>``), as in Dovecot.
-_ADDRESS_FIELDS = frozenset({"FROM", "TO", "CC", "BCC"})
-#: Octets left out of both sides by :func:`_could_hold_address`.
-_ADDRESS_NOISE = b'\r\n\t "'
-
-
-def _address_key(name: str, folded: str, quick: bytes | None) -> Predicate:
-    field = re.compile(rb"\n" + re.escape(name.lower().encode("ascii")) + _FIELD_VALUE)
-    squeezed = None if quick is None else quick.translate(None, _ADDRESS_NOISE)
-
-    def address(m: _Message) -> bool:
-        if squeezed is not None:
-            raw = m.raw_header()
-            if raw is None or not _could_hold_address(raw, field, squeezed):
-                return False
         loaded = m.header()
         if loaded is None:
             return False
@@ -307,9 +287,21 @@ def _address_key(name: str, folded: str, quick: bytes | None) -> Predicate:
             return bool(values)
         if any(folded in v.casefold() for v in values):
             return True
-        return any(folded in address.casefold() for v in values for address in _addresses(v))
+        return address and any(folded in a.casefold() for v in values for a in _addresses(v))
 
-    return address
+    return header
+
+
+def _cannot_tell(raw: bytes) -> bool:
+    return True
+
+
+#: Keys on address fields.  RFC 3501 defines FROM, TO, CC and BCC on the envelope, so an
+#: address also matches as ``mailbox@host``, whatever comments and spaces the header puts
+#: around its parts (``<joe (work) @ example.org>``), as in Dovecot.
+_ADDRESS_FIELDS = frozenset({"FROM", "TO", "CC", "BCC"})
+#: Octets left out of both sides by :func:`_could_hold_address`.
+_ADDRESS_NOISE = b'\r\n\t "'
 
 
 def _addresses(value: str) -> list[str]:
