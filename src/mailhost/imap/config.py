@@ -38,6 +38,11 @@ class IMAPConfig:
     max_bad_commands: int = 20
     #: Octets read or written per step when streaming a message body.
     chunk_size: int = 64 * 1024
+    #: Megabytes of ENVELOPE, BODYSTRUCTURE and BODY responses the host keeps for every
+    #: session to reuse, so that a message list fetched again (a phone reconnecting,
+    #: another client of the mailbox) reads and parses no message; a message takes a few
+    #: hundred octets, so 64 holds about 150,000.  0: keep none.
+    structure_cache_mb: int = 64
     #: Messages one MULTIAPPEND command (RFC 3502) may carry.
     max_append_messages: int = 100
     #: Text of the untagged OK greeting after the capability list.
@@ -61,6 +66,8 @@ class IMAPConfig:
                 raise ConfigValueError(key, "must be 0 (no limit) or positive")
         if self.chunk_size < 1024:
             raise ConfigValueError("chunk_size", "must be at least 1024")
+        if not 0 <= self.structure_cache_mb <= 65536:
+            raise ConfigValueError("structure_cache_mb", "must be between 0 and 65536")
         if self.max_append_messages < 1:
             raise ConfigValueError("max_append_messages", "must be at least 1")
         if any(c in self.greeting for c in "\r\n\0"):

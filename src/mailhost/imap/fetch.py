@@ -18,7 +18,10 @@
   time a session needs them and stay in the view (they never change).
 * Messages that need parsing are loaded ``_BATCH`` at a time in one blocking call
   (headers only when they are enough, else whole messages up to about
-  ``_BATCH_BYTES``), and their responses go out in one write per batch.
+  ``_BATCH_BYTES``), and their responses go out in one write per batch.  ENVELOPE,
+  BODYSTRUCTURE and BODY, once built, are kept for every session of the host
+  (:mod:`mailhost.imap.structures`): a FETCH of only those reads no message it has
+  answered before.
 * ``\\Seen`` is set by non-PEEK body fetches on read-write mailboxes before the data
   is sent, and the response then carries the new FLAGS.
 * A message expunged by another session but not yet reported with EXPUNGE (RFC 2180
@@ -40,6 +43,7 @@ from mailhost.imap.commands import FetchItem, format_date_time
 from mailhost.imap.envelope import envelope
 from mailhost.imap.responses import No
 from mailhost.imap.sections import UnknownTransferEncoding, binary_section, partial, section_bytes
+from mailhost.imap.structures import StructureCache
 from mailhost.imap.view import View, format_flags
 from mailhost.mime.structure import parse
 from mailhost.store.api import SEEN, FlagMode, Folder, MessageInfo
@@ -249,6 +253,11 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     # header block as read: nothing to parse
     bare = bool(structured) and all(_bare_header(it) for it in structured)
     batched = bool(structured) and not any(_streamable(it) for it in items)
+    # ENVELOPE, BODYSTRUCTURE and BODY alone (a client's message list): the host keeps
+    # them for every session, so a message asked for again is neither read nor parsed
+    cache = s.structures if batched and all(it.name in _PARSED_ITEMS for it in structured) else None
+    names = list(dict.fromkeys(it.name for it in structured))
+    known: dict[int, dict[bytes, bytes]] = {}
     loaded: dict[int, tuple[bytes, Any]] = {}
     tried: set[int] = set()
     out: list[bytes] = []
@@ -276,12 +285,13 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
             batch = live[index : index + _BATCH]
             # a client often asks for BODYSTRUCTURE and then for parts of that message
             loaded = {}
+            known = {} if cache is None else _known_structures(cache, view, batch, names)
             for b in batch:
-                hit = _from_cache(s, b, header_only)
+                hit = None if b in known else _from_cache(s, b, header_only)
                 if hit is not None:
                     loaded[b] = hit
-            need = [b for b in batch if b not in loaded]
-            tried = set(loaded)
+            need = [b for b in batch if b not in loaded and b not in known]
+            tried = set(loaded) | set(known)
             if need:
                 got, done = await s.run(load_parsed, folder, need, header_only, bare)
                 loaded.update(got)
@@ -290,18 +300,25 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
                     data, part = got[b]
                     if part is not None:
                         _remember(s, b, data, part, whole=not header_only)
-            if u not in loaded:
+            if u not in loaded and u not in known:
                 complete = False
                 continue
         try:
             preloaded = loaded.get(u)
-            if preloaded is None:
+            if u in known:
+                pieces = _format(view, u, info, items, None, known[u])
+            elif preloaded is None:
                 pieces = await _pieces(s, uid=u, info=info, items=items, parsed=None)
+            elif cache is not None:
+                built: dict[bytes, bytes] = {}
+                pieces = _format(view, u, info, items, preloaded, built)
+                for name, value in built.items():
+                    cache.put((view.folder_id, view.uidvalidity, u, name), value)
             else:
                 pieces = _format(view, u, info, items, preloaded)
             if wants_flags or u in seen_now:
                 pieces = _with_flags(view, u, pieces)
-            if preloaded is not None:
+            if preloaded is not None or u in known:
                 # batched: nothing to stream, so the response joins the batch's write
                 out.append(b"* %d FETCH (" % seq + b" ".join(pieces) + b")\r\n")  # type: ignore[arg-type]
                 continue
@@ -317,6 +334,24 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     if out:
         s.write(b"".join(out))
     return complete
+
+
+def _known_structures(
+    cache: StructureCache, view: View, uids: list[int], names: list[bytes]
+) -> dict[int, dict[bytes, bytes]]:
+    """The messages of ``uids`` whose every item of ``names`` is in ``cache``."""
+    out: dict[int, dict[bytes, bytes]] = {}
+    folder_id, uidvalidity = view.folder_id, view.uidvalidity
+    for uid in uids:
+        found = {}
+        for name in names:
+            value = cache.get((folder_id, uidvalidity, uid, name))
+            if value is None:
+                break
+            found[name] = value
+        else:
+            out[uid] = found
+    return out
 
 
 async def _listing(s: IMAPSession, uids: list[int]) -> dict[int, MessageInfo]:
@@ -443,20 +478,29 @@ def _format(
     info: MessageInfo | None,
     items: list[FetchItem],
     parsed: tuple[bytes, Any] | None,
+    structures: dict[bytes, bytes] | None = None,
 ) -> list[Piece]:
-    """One message's ``msg-att`` items: bytes, or (label, origin, length) to stream."""
+    """One message's ``msg-att`` items: bytes, or (label, origin, length) to stream.
+
+    ``structures`` holds ENVELOPE, BODYSTRUCTURE or BODY values already known; those it
+    lacks are built from ``parsed`` and added to it.
+    """
     pieces: list[Piece] = []
     done_flags = False
     for it in items:
         name = it.name
         # (the items of a folder listing first: each is asked for every message)
-        if name == b"ENVELOPE":
-            assert parsed is not None
-            pieces.append(b"ENVELOPE " + envelope(parsed[1], parsed[0]))
-        elif name == b"BODYSTRUCTURE" or name == b"BODY":
-            assert parsed is not None
-            ext = name == b"BODYSTRUCTURE"
-            pieces.append(name + b" " + bodystructure(parsed[1], parsed[0], ext))
+        if name in _PARSED_ITEMS:
+            value = None if structures is None else structures.get(name)
+            if value is None:
+                assert parsed is not None
+                if name == b"ENVELOPE":
+                    value = envelope(parsed[1], parsed[0])
+                else:
+                    value = bodystructure(parsed[1], parsed[0], name == b"BODYSTRUCTURE")
+                if structures is not None:
+                    structures[name] = value
+            pieces.append(name + b" " + value)
         elif name == b"FLAGS":
             if done_flags:
                 continue

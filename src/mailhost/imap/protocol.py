@@ -58,6 +58,7 @@ from mailhost.imap.dispatch import (
 from mailhost.imap.parser import Command, CommandReader, Continue, Rejected
 from mailhost.imap.responses import KNOWN, Bad, No, to_no
 from mailhost.imap.session import Limits
+from mailhost.imap.structures import StructureCache
 from mailhost.imap.view import View, ViewReset
 from mailhost.store.api import (
     Account,
@@ -106,6 +107,7 @@ class IMAPSession:
         starttls_available: bool,
         max_message_size: int,
         limits: Limits | None = None,
+        structures: StructureCache | None = None,
     ) -> None:
         self.conn = conn
         self.config = config
@@ -120,6 +122,8 @@ class IMAPSession:
         self.starttls_available = starttls_available and not secure
         self.max_message_size = max_message_size
         self.limits = limits or Limits(0, 0)
+        #: ENVELOPE, BODYSTRUCTURE and BODY kept for every session of the host (or None).
+        self.structures = structures
         self.reader = CommandReader(config.max_line_length, self._big_literal_limit)
         self.state = NOT_AUTHENTICATED
         self.user: MailUser | None = None

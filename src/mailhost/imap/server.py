@@ -25,6 +25,7 @@ from mailhost.changes import ChangeHub
 from mailhost.imap.config import IMAPConfig
 from mailhost.imap.protocol import IMAPSession
 from mailhost.imap.session import Limits
+from mailhost.imap.structures import StructureCache
 from mailhost.tls import TLSProvider
 
 
@@ -66,6 +67,7 @@ class IMAPServerProtocol(HeldGreeting, Protocol):
             starttls_available=f.tls is not None and f.config.starttls and not f.implicit_tls,
             max_message_size=f.max_message_size,
             limits=f.limits,
+            structures=f.structures,
         )
         if not f.limits.connect(self._ip):
             self.session.refuse("Too many connections from your address")
@@ -151,6 +153,7 @@ class IMAPServerProtocol(HeldGreeting, Protocol):
 
 
 _LIMITS: WeakKeyDictionary[ChangeHub, Limits] = WeakKeyDictionary()
+_STRUCTURES: WeakKeyDictionary[ChangeHub, StructureCache | None] = WeakKeyDictionary()
 
 
 class IMAPFactory(ServerFactory):
@@ -192,6 +195,10 @@ class IMAPFactory(ServerFactory):
             limits = Limits(config.max_connections_per_ip, config.max_connections_per_user)
             _LIMITS[changes] = limits
         self.limits = limits
+        if changes not in _STRUCTURES:
+            size = config.structure_cache_mb * 1024 * 1024
+            _STRUCTURES[changes] = StructureCache(size) if size else None
+        self.structures = _STRUCTURES[changes]
         #: Shared by every listener of the host (None: greet at once).
         self.admission = admission or Admission(clock, 0, 0.0)
         #: Open connections, so a stopping host can close them.

@@ -1,0 +1,142 @@
+"""ENVELOPE, BODYSTRUCTURE and BODY kept by the host for every session (imap/structures.py)."""
+
+from __future__ import annotations
+
+import pytest
+from imapkit import MESSAGE, Host, untagged
+
+from mailhost.imap import fetch
+from mailhost.imap.config import IMAPConfig
+from mailhost.imap.structures import StructureCache
+
+MULTIPART = (
+    b"From: Carol <carol@example.org>\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    b"--b\r\nContent-Type: text/plain\r\n\r\none\r\n"
+    b"--b\r\nContent-Type: application/pdf; name=x.pdf\r\nContent-Transfer-Encoding: base64\r\n"
+    b"\r\nAAAA\r\n--b--\r\n"
+)
+ITEMS = "(UID ENVELOPE BODYSTRUCTURE BODY)"
+
+
+def test_the_cache_keeps_the_most_recently_used_within_its_octets() -> None:
+    cache = StructureCache(1000)
+    cache.put(("f", 1, 1, b"ENVELOPE"), b"a" * 100)
+    cache.put(("f", 1, 2, b"ENVELOPE"), b"b" * 100)
+    assert cache.get(("f", 1, 1, b"ENVELOPE")) == b"a" * 100  # now the most recent
+    cache.put(("f", 1, 3, b"ENVELOPE"), b"c" * 300)
+    # 3 x (value + 200) > 1000: the least recently used went
+    assert cache.get(("f", 1, 2, b"ENVELOPE")) is None
+    assert len(cache) == 2 and cache.size == 100 + 300 + 2 * 200
+    cache.put(("f", 1, 1, b"ENVELOPE"), b"A" * 50)  # replaced, not counted twice
+    assert cache.size == 50 + 300 + 2 * 200
+    cache.put(("f", 1, 4, b"BODY"), b"x" * 2000)  # larger than the whole cache: not kept
+    assert cache.get(("f", 1, 4, b"BODY")) is None and len(cache) == 2
+    assert cache.get(("f", 2, 1, b"ENVELOPE")) is None  # another UIDVALIDITY
+
+
+def test_a_second_session_reads_no_message(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = host.selected(MESSAGE, MULTIPART, MESSAGE)
+    answer = first.cmd(f"a FETCH 1:3 {ITEMS}")
+    assert len(untagged(answer)) == 3
+
+    calls = _count_loads(monkeypatch)
+    second = host.connect()
+    second.login()
+    second.select()
+    writes: list[bytes] = []
+    real = second.proto.write
+    monkeypatch.setattr(second.proto, "write", lambda d: (writes.append(d), real(d)))
+    assert second.cmd(f"a FETCH 1:3 {ITEMS}") == answer
+    # the responses went out together, as those of freshly parsed messages do
+    assert len(writes) == 2 and writes[1] == b"a OK FETCH completed\r\n"
+    assert second.cmd("b UID FETCH 2 (BODYSTRUCTURE)") == (
+        b"* 2 FETCH (UID 2 BODYSTRUCTURE " + _value(answer, 2, b"BODYSTRUCTURE") + b")\r\n"
+        b"b OK FETCH completed\r\n"
+    )
+    assert calls == []
+    # anything else about the message is still read from it
+    second.cmd("c FETCH 1 (ENVELOPE BODY.PEEK[HEADER])")
+    assert calls == [[1]]
+
+
+def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """The UIDs of each batch of messages FETCH reads from here on."""
+    calls: list[list[int]] = []
+    real = fetch.load_parsed
+
+    def counted(folder: object, uids: list[int], *args: object) -> object:
+        calls.append(list(uids))
+        return real(folder, uids, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fetch, "load_parsed", counted)
+    return calls
+
+
+def test_what_is_not_kept_yet_is_read(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = host.selected(MULTIPART, MULTIPART)
+    envelopes = c.cmd("a FETCH 1 (ENVELOPE)")
+    calls = _count_loads(monkeypatch)
+    both = c.cmd("b FETCH 1:2 (ENVELOPE BODYSTRUCTURE)")
+    assert calls == [[1, 2]]  # message 1's BODYSTRUCTURE was not kept yet
+    assert _value(both, 1, b"ENVELOPE") == _value(envelopes, 1, b"ENVELOPE")
+    assert c.cmd("c FETCH 1:2 (ENVELOPE BODYSTRUCTURE)") == both.replace(b"b OK", b"c OK")
+    assert calls == [[1, 2]]
+
+
+def test_a_new_folder_under_an_old_name_gets_its_own(host: Host) -> None:
+    acct = host.store.account("alice")
+    acct.create_folder("Work")
+    acct.folder("Work").append(MESSAGE)
+    c = host.connect()
+    c.login()
+    c.select("Work")
+    old = c.cmd("a FETCH 1 (ENVELOPE)")
+    assert b'"Hello"' in old
+    c.cmd("b UNSELECT")
+    assert c.cmd("c DELETE Work").endswith(b"c OK DELETE completed\r\n")
+    c.cmd("d CREATE Work")
+    acct.folder("Work").append(MULTIPART)
+    c.select("Work")
+    assert b'"parts"' in c.cmd("e FETCH 1 (ENVELOPE)")
+
+
+def test_none_kept_when_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    host = Host(IMAPConfig(structure_cache_mb=0))
+    assert host.factory.structures is None
+    c = host.selected(MESSAGE)
+    answer = c.cmd("a FETCH 1 (ENVELOPE BODYSTRUCTURE)")
+    assert c.cmd("b FETCH 1 (ENVELOPE BODYSTRUCTURE)") == answer.replace(b"a OK", b"b OK")
+
+
+def test_the_cache_is_the_hosts(host: Host) -> None:
+    """Every listener (plain and implicit TLS) of one host shares one cache."""
+    from mailhost.imap.server import IMAPFactory
+
+    other = IMAPFactory(
+        config=host.factory.config,
+        authenticator=host.auth,
+        blocking=host.factory.blocking,
+        hostname="x",
+        tls=None,
+        changes=host.hub,
+        implicit_tls=True,
+        clock=host.clock,
+    )
+    assert other.structures is host.factory.structures is not None
+    assert Host().factory.structures is not host.factory.structures
+
+
+def _value(answer: bytes, seq: int, name: bytes) -> bytes:
+    """The parenthesised value of ``name`` in the FETCH response for ``seq``."""
+    (line,) = [ln for ln in untagged(answer) if ln.startswith(b"* %d FETCH " % seq)]
+    start = line.index(name + b" (") + len(name) + 1
+    depth, i = 0, start
+    while True:
+        if line[i : i + 1] == b"(":
+            depth += 1
+        elif line[i : i + 1] == b")":
+            depth -= 1
+            if depth == 0:
+                return line[start : i + 1]
+        i += 1
