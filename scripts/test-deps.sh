@@ -1,5 +1,5 @@
 #!/bin/sh
-# Programs the test suite drives as real clients (curl, openssl, fetchmail, getmail,
+# Programs the test suite drives as real clients (curl, openssl, fetchmail, getmail, mpop,
 # mbsync, offlineimap).
 # Installed from Debian packages when missing and when we may (root); tests that need
 # one that is still missing fail with the program's name.
@@ -9,6 +9,7 @@ command -v curl >/dev/null 2>&1 || need="$need curl"
 command -v openssl >/dev/null 2>&1 || need="$need openssl"
 command -v fetchmail >/dev/null 2>&1 || need="$need fetchmail"
 command -v getmail >/dev/null 2>&1 || need="$need getmail6"
+command -v mpop >/dev/null 2>&1 || need="$need mpop"
 command -v mbsync >/dev/null 2>&1 || need="$need isync"
 command -v offlineimap >/dev/null 2>&1 || need="$need offlineimap3"
 [ -z "$need" ] && exit 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import imaplib
+import mailbox
 import os
 import poplib
 import re
@@ -471,6 +472,40 @@ def getmail(
         text=True,
         timeout=60,
     )
+
+
+MPOP = shutil.which("mpop")
+
+
+def mpop(tmp: Path, port: int, *settings: str) -> subprocess.CompletedProcess[str]:
+    """One mpop run for alice on ``port`` (USER/PASS, no TLS unless ``settings`` say
+    otherwise), delivering to the mbox ``tmp/mbox``; what it has retrieved is remembered by
+    UIDL in ``tmp/uidls``.  Its protocol exchange is on stdout (``--debug``)."""
+    rc = tmp / "mpoprc"
+    rc.write_text(
+        f"defaults\nuidls_file {tmp / 'uidls'}\n"
+        f"account alice\nhost 127.0.0.1\nport {port}\nuser alice\n"
+        f"password {USERS['alice']}\ndelivery mbox {tmp / 'mbox'}\nreceived_header off\n"
+        + "".join(f"{line}\n" for line in settings)
+    )
+    os.chmod(rc, 0o600)
+    return subprocess.run(
+        [MPOP or "mpop", "-C", str(rc), "--debug", "alice"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def delivered_by_mpop(tmp: Path) -> list[bytes]:
+    """The messages mpop put in its mbox, in order, without their ``From`` lines."""
+    if not (tmp / "mbox").exists():
+        return []
+    box = mailbox.mbox(str(tmp / "mbox"))
+    try:
+        return [box.get_bytes(key) for key in box.iterkeys()]
+    finally:
+        box.close()
 
 
 def delivered_by_mda(tmp: Path) -> list[bytes]:

@@ -1,5 +1,5 @@
 """POP3 (RFC 1939, RFC 2449) with real clients: poplib, a pipelining raw client, fetchmail,
-getmail."""
+getmail, mpop."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from integration_support import (
     FETCHMAIL,
     GETMAIL,
     HEADER,
+    MPOP,
     REAL_MAIL,
     USERS,
     RawIMAP,
     as_getmail_delivers,
     delivered_by_mda,
+    delivered_by_mpop,
     fetchmail,
     getmail,
     message,
+    mpop,
     noop_reports_all_expunged,
     pop3_login,
 )
@@ -123,6 +126,42 @@ def test_fetchmail_keep_then_flush(host: MailHost, tmp_path: Path) -> None:
     pop.quit()
     noop_reports_all_expunged(imap, 3)
     imap.close()
+
+
+#: mpop over plain TCP with USER/PASS (by default it will not send a password in clear)
+PLAIN = ("tls off", "auth user")
+
+
+@pytest.mark.skipif(MPOP is None, reason="mpop is not installed")
+def test_mpop_pipelines_and_keeps_mail_until_told(host: MailHost, tmp_path: Path) -> None:
+    """mpop sends its RETRs together when CAPA offers PIPELINING (RFC 2449 §6.6), keeps
+    what it took (``keep on``) and takes only new messages by UIDL, across a restart;
+    ``keep off`` with ``only_new off`` takes everything again and deletes it."""
+    mails = [message(n) for n in (1, 2, 3)]
+    for m in mails:
+        host.deliver("alice", m)
+    first = mpop(tmp_path, host.pop3_port, *PLAIN, "keep on")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert delivered_by_mpop(tmp_path) == [m.replace(b"\r\n", b"\n") for m in mails]
+    sent = [line for line in first.stdout.splitlines() if line.startswith(("--> ", "<-- +OK 129"))]
+    assert sent[sent.index("--> RETR 1") : sent.index("--> RETR 1") + 3] == [
+        "--> RETR 1",
+        "--> RETR 2",
+        "--> RETR 3",
+    ], first.stdout
+
+    host.restart()
+    host.deliver("alice", message(4))
+    again = mpop(tmp_path, host.pop3_port, *PLAIN, "keep on")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert delivered_by_mpop(tmp_path)[3:] == [message(4).replace(b"\r\n", b"\n")]
+
+    last = mpop(tmp_path, host.pop3_port, *PLAIN, "keep off", "only_new off")
+    assert last.returncode == 0, last.stdout + last.stderr
+    assert len(delivered_by_mpop(tmp_path)) == 8
+    client = pop3_login(host)
+    assert client.stat() == (0, 0)
+    client.quit()
 
 
 @pytest.mark.skipif(GETMAIL is None, reason="getmail is not installed")

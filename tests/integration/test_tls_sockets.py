@@ -20,13 +20,16 @@ import pytest
 from integration_support import (
     FETCHMAIL,
     GETMAIL,
+    MPOP,
     REAL_MAIL,
     USERS,
     as_getmail_delivers,
     delivered_by_mda,
+    delivered_by_mpop,
     fetchmail,
     getmail,
     message,
+    mpop,
 )
 from integration_support import LineClient as Raw
 
@@ -476,3 +479,24 @@ def test_getmail_checks_the_certificate(host: MailHost, tmp_path: Path, retrieve
     result = getmail(tmp_path, retriever, port, *trust)
     assert result.returncode == 0, result.stdout + result.stderr
     assert delivered_by_mda(tmp_path) == [as_getmail_delivers(message(1))]
+
+
+@pytest.mark.skipif(MPOP is None, reason="mpop is not installed")
+@pytest.mark.parametrize("implicit", [False, True], ids=["stls", "implicit"])
+def test_mpop_checks_the_certificate(host: MailHost, tmp_path: Path, implicit: bool) -> None:
+    """mpop with STLS (RFC 2595) or POP3S (RFC 8314), SASL PLAIN (RFC 5034) and the
+    host's certificate as its only trusted one; another certificate is refused."""
+    host.deliver("alice", message(1))
+    port = host.pop3s_port if implicit else host.pop3_port
+    tls = ("tls on", f"tls_starttls {'off' if implicit else 'on'}", "tls_host_override localhost")
+    other_cert, other_key = tmp_path / "other.pem", tmp_path / "other.key"
+    make_self_signed(other_cert, other_key, "localhost")
+    refused = mpop(tmp_path, port, *tls, f"tls_trust_file {other_cert}", "auth plain")
+    assert refused.returncode != 0, refused.stdout
+    assert delivered_by_mpop(tmp_path) == []
+
+    result = mpop(tmp_path, port, *tls, f"tls_trust_file {host.certificate}", "auth plain")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("--> STLS" in result.stdout) is not implicit
+    assert "--> AUTH PLAIN" in result.stdout
+    assert delivered_by_mpop(tmp_path) == [message(1).replace(b"\r\n", b"\n")]
