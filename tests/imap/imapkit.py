@@ -149,6 +149,19 @@ class Host:
         c.select()
         return c
 
+    def tls_listener(self) -> IMAPFactory:
+        """A second factory of this host, as its implicit-TLS listener has."""
+        return IMAPFactory(
+            config=self.factory.config,
+            authenticator=self.auth,
+            blocking=self.factory.blocking,
+            hostname="x",
+            tls=None,
+            changes=self.hub,
+            implicit_tls=True,
+            clock=self.clock,
+        )
+
     def let_idle_see(self) -> None:
         """Give IDLE sessions the time to learn of changes made so far: none with
         wake-ups (they are immediate), one ``idle_poll_interval`` without them."""

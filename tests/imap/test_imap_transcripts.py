@@ -568,18 +568,7 @@ def test_lsub_and_recursivematch_show_unsubscribed_parents(host: Host) -> None:
 
 def test_limits_are_shared_by_the_listeners_of_one_host() -> None:
     h = Host(IMAPConfig(max_connections_per_ip=1))
-    from mailhost.imap.server import IMAPFactory
-
-    tls_factory = IMAPFactory(
-        config=h.factory.config,
-        authenticator=h.auth,
-        blocking=h.factory.blocking,
-        hostname="x",
-        tls=None,
-        changes=h.hub,
-        implicit_tls=True,
-        clock=h.clock,
-    )
+    tls_factory = h.tls_listener()
     assert tls_factory.limits is h.factory.limits
     h.connect()
     assert h.connect().greeting.startswith(b"* BYE")

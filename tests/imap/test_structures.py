@@ -111,18 +111,7 @@ def test_none_kept_when_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_cache_is_the_hosts(host: Host) -> None:
     """Every listener (plain and implicit TLS) of one host shares one cache."""
-    from mailhost.imap.server import IMAPFactory
-
-    other = IMAPFactory(
-        config=host.factory.config,
-        authenticator=host.auth,
-        blocking=host.factory.blocking,
-        hostname="x",
-        tls=None,
-        changes=host.hub,
-        implicit_tls=True,
-        clock=host.clock,
-    )
+    other = host.tls_listener()
     assert other.structures is host.factory.structures is not None
     assert Host().factory.structures is not host.factory.structures
 
