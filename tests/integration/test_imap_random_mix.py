@@ -212,7 +212,7 @@ class Mix:
         for s in self.sessions:
             s.do("NOOP", expunge_allowed=True)
             assert s.picture() == self.model
-            assert [u for u in s.uids] == sorted(self.model)
+            assert s.uids == sorted(self.model)
         stored = self.host.account("alice").folder("INBOX").list_messages()
         assert {m.uid: frozenset(m.flags) - {"\\Recent"} for m in stored} == self.model
 
