@@ -20,19 +20,23 @@ ITEMS = "(UID ENVELOPE BODYSTRUCTURE BODY)"
 
 
 def test_the_cache_keeps_the_most_recently_used_within_its_octets() -> None:
-    cache = StructureCache(1000)
-    cache.put(("f", 1, 1, b"ENVELOPE"), b"a" * 100)
-    cache.put(("f", 1, 2, b"ENVELOPE"), b"b" * 100)
-    assert cache.get(("f", 1, 1, b"ENVELOPE")) == b"a" * 100  # now the most recent
-    cache.put(("f", 1, 3, b"ENVELOPE"), b"c" * 300)
-    # 3 x (value + 200) > 1000: the least recently used went
-    assert cache.get(("f", 1, 2, b"ENVELOPE")) is None
-    assert len(cache) == 2 and cache.size == 100 + 300 + 2 * 200
-    cache.put(("f", 1, 1, b"ENVELOPE"), b"A" * 50)  # replaced, not counted twice
-    assert cache.size == 50 + 300 + 2 * 200
-    cache.put(("f", 1, 4, b"BODY"), b"x" * 2000)  # larger than the whole cache: not kept
-    assert cache.get(("f", 1, 4, b"BODY")) is None and len(cache) == 2
-    assert cache.get(("f", 2, 1, b"ENVELOPE")) is None  # another UIDVALIDITY
+    cache = StructureCache(1200)
+    cache.add(("f", 1, 1), {b"ENVELOPE": b"a" * 100})
+    cache.add(("f", 1, 2), {b"ENVELOPE": b"b" * 100})
+    assert cache.get(("f", 1, 1)) == {b"ENVELOPE": b"a" * 100}  # now the most recent
+    cache.add(("f", 1, 3), {b"ENVELOPE": b"c" * 300})
+    # 3 x (values + 300) > 1200: the least recently used went
+    assert cache.get(("f", 1, 2)) is None
+    assert len(cache) == 2 and cache.size == 100 + 300 + 2 * 300
+    # another item of a kept message joins its entry, counted once
+    cache.add(("f", 1, 3), {b"BODY": b"d" * 50})
+    assert cache.get(("f", 1, 3)) == {b"ENVELOPE": b"c" * 300, b"BODY": b"d" * 50}
+    assert cache.size == 100 + 350 + 2 * 300
+    cache.add(("f", 1, 1), {b"ENVELOPE": b"A" * 50})  # replaced, not counted twice
+    assert cache.size == 50 + 350 + 2 * 300
+    cache.add(("f", 1, 4), {b"BODY": b"x" * 2000})  # larger than the whole cache: not kept
+    assert cache.get(("f", 1, 4)) is None and len(cache) == 2
+    assert cache.get(("f", 2, 1)) is None  # another UIDVALIDITY
 
 
 def test_a_second_session_reads_no_message(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:

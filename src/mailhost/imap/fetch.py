@@ -292,7 +292,18 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
                     loaded[b] = hit
             need = [b for b in batch if b not in loaded and b not in known]
             tried = set(loaded) | set(known)
-            if need:
+            if need and cache is not None:
+                # built where the messages are read, off the reactor
+                values, done, recent = await s.run(
+                    load_structures, folder, need, header_only, names
+                )
+                for b, kept in values.items():
+                    known[b] = kept
+                    cache.add((view.folder_id, view.uidvalidity, b), kept)
+                tried.update(need[:done])
+                for b, data, part in recent:
+                    _remember(s, b, data, part, whole=not header_only)
+            elif need:
                 got, done = await s.run(load_parsed, folder, need, header_only, bare)
                 loaded.update(got)
                 tried.update(need[:done])
@@ -312,8 +323,7 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
             elif cache is not None:
                 built: dict[bytes, bytes] = {}
                 pieces = _format(view, u, info, items, preloaded, built)
-                for name, value in built.items():
-                    cache.put((view.folder_id, view.uidvalidity, u, name), value)
+                cache.add((view.folder_id, view.uidvalidity, u), built)
             else:
                 pieces = _format(view, u, info, items, preloaded)
             if wants_flags or u in seen_now:
@@ -342,15 +352,11 @@ def _known_structures(
     """The messages of ``uids`` whose every item of ``names`` is in ``cache``."""
     out: dict[int, dict[bytes, bytes]] = {}
     folder_id, uidvalidity = view.folder_id, view.uidvalidity
+    get = cache.get
     for uid in uids:
-        found = {}
-        for name in names:
-            value = cache.get((folder_id, uidvalidity, uid, name))
-            if value is None:
-                break
-            found[name] = value
-        else:
-            out[uid] = found
+        kept = get((folder_id, uidvalidity, uid))
+        if kept is not None and all(name in kept for name in names):
+            out[uid] = kept
     return out
 
 
@@ -390,6 +396,31 @@ def load_parsed(
         if held >= _BATCH_BYTES:
             return out, done
     return out, len(uids)
+
+
+def load_structures(
+    folder: Folder, uids: list[int], header_only: bool, names: list[bytes]
+) -> tuple[dict[int, dict[bytes, bytes]], int, list[tuple[int, bytes, Any]]]:
+    """The items of ``names`` (ENVELOPE, BODYSTRUCTURE, BODY) of several messages, built
+    in the trip off the reactor that reads them.  Blocking.
+
+    Returns them by UID (gone messages left out), how many of ``uids`` were tried (as
+    :func:`load_parsed`), and the last few messages parsed, for the session's cache.
+    """
+    got, done = load_parsed(folder, uids, header_only)
+    values = {
+        uid: {name: _structure(name, part, data) for name in names}
+        for uid, (data, part) in got.items()
+    }
+    recent = [(uid, *got[uid]) for uid in list(got)[-_CACHE_ENTRIES:]]
+    return values, done, recent
+
+
+def _structure(name: bytes, part: Any, data: bytes) -> bytes:
+    """ENVELOPE, BODYSTRUCTURE or BODY of a parsed message."""
+    if name == b"ENVELOPE":
+        return envelope(part, data)
+    return bodystructure(part, data, name == b"BODYSTRUCTURE")
 
 
 async def _fetch_listing(
@@ -494,10 +525,7 @@ def _format(
             value = None if structures is None else structures.get(name)
             if value is None:
                 assert parsed is not None
-                if name == b"ENVELOPE":
-                    value = envelope(parsed[1], parsed[0])
-                else:
-                    value = bodystructure(parsed[1], parsed[0], name == b"BODYSTRUCTURE")
+                value = _structure(name, parsed[1], parsed[0])
                 if structures is not None:
                     structures[name] = value
             pieces.append(name + b" " + value)

@@ -15,38 +15,51 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-#: (folder id, UIDVALIDITY, UID, item name: ENVELOPE, BODYSTRUCTURE or BODY)
-Key = tuple[str, int, int, bytes]
-#: What an entry costs besides its value: the key tuple, its strings and the dict slot.
-_ENTRY_OVERHEAD = 200
+#: (folder id, UIDVALIDITY, UID)
+Key = tuple[str, int, int]
+#: A message's kept items: ENVELOPE, BODYSTRUCTURE or BODY to its value.
+Values = dict[bytes, bytes]
+#: What an entry costs besides its values: the key tuple, its strings, the dict and its slot.
+_ENTRY_OVERHEAD = 300
 
 
 class StructureCache:
-    """Bounded least-recently-used map from :data:`Key` to the item's value."""
+    """Bounded least-recently-used map from a message's :data:`Key` to its kept items.
+
+    One entry per message (not per item): a client's message list asks for ENVELOPE and
+    BODYSTRUCTURE together, and one lookup answers both.
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self._entries: OrderedDict[Key, bytes] = OrderedDict()
+        self._entries: OrderedDict[Key, Values] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: Key) -> bytes | None:
-        value = self._entries.get(key)
-        if value is not None:
+    def get(self, key: Key) -> Values | None:
+        """The items kept of the message (not to be changed by the caller)."""
+        values = self._entries.get(key)
+        if values is not None:
             self._entries.move_to_end(key)
-        return value
+        return values
 
-    def put(self, key: Key, value: bytes) -> None:
-        cost = len(value) + _ENTRY_OVERHEAD
-        if cost > self.max_bytes:
-            return
+    def add(self, key: Key, values: Values) -> None:
+        """Keep ``values`` for the message, besides any items it already has kept."""
         old = self._entries.pop(key, None)
         if old is not None:
-            self.size -= len(old) + _ENTRY_OVERHEAD
-        self._entries[key] = value
+            self.size -= _cost(old)
+            values = old | values
+        cost = _cost(values)
+        if cost > self.max_bytes:
+            return
+        self._entries[key] = values
         self.size += cost
         while self.size > self.max_bytes:
             _, dropped = self._entries.popitem(last=False)
-            self.size -= len(dropped) + _ENTRY_OVERHEAD
+            self.size -= _cost(dropped)
+
+
+def _cost(values: Values) -> int:
+    return _ENTRY_OVERHEAD + sum(map(len, values.values()))
