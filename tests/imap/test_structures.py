@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from imapkit import MESSAGE, Host, untagged
 
@@ -67,13 +69,14 @@ def test_a_second_session_reads_no_message(host: Host, monkeypatch: pytest.Monke
 def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     """The UIDs of each batch of messages FETCH reads from here on."""
     calls: list[list[int]] = []
-    real = fetch.load_parsed
+    for name in ("load_parsed", "load_structures"):
+        real = getattr(fetch, name)
 
-    def counted(folder: object, uids: list[int], *args: object) -> object:
-        calls.append(list(uids))
-        return real(folder, uids, *args)  # type: ignore[arg-type]
+        def counted(folder: object, uids: list[int], *args: object, real: Any = real) -> object:
+            calls.append(list(uids))
+            return real(folder, uids, *args)
 
-    monkeypatch.setattr(fetch, "load_parsed", counted)
+        monkeypatch.setattr(fetch, name, counted)
     return calls
 
 

@@ -407,13 +407,41 @@ def load_structures(
     Returns them by UID (gone messages left out), how many of ``uids`` were tried (as
     :func:`load_parsed`), and the last few messages parsed, for the session's cache.
     """
-    got, done = load_parsed(folder, uids, header_only)
-    values = {
-        uid: {name: _structure(name, part, data) for name in names}
-        for uid, (data, part) in got.items()
-    }
-    recent = [(uid, *got[uid]) for uid in list(got)[-_CACHE_ENTRIES:]]
-    return values, done, recent
+    if header_only:  # ENVELOPE alone
+        got = load_headers(folder, uids)
+        recent = [(uid, *got[uid]) for uid in list(got)[-_CACHE_ENTRIES:]]
+        return {u: {b"ENVELOPE": envelope(p, d)} for u, (d, p) in got.items()}, len(uids), recent
+    # (the loop of a client's message list: one pass per message, no call it can spare)
+    want_envelope = b"ENVELOPE" in names
+    want_structure = b"BODYSTRUCTURE" in names
+    want_body = b"BODY" in names
+    read = folder.read_message
+    values: dict[int, dict[bytes, bytes]] = {}
+    last: dict[int, tuple[bytes, Any]] = {}
+    held = 0
+    done = 0
+    for uid in uids:
+        done += 1
+        try:
+            data = read(uid)
+        except MessageGone:
+            continue
+        part = parse(data)
+        kept = {}
+        if want_envelope:
+            kept[b"ENVELOPE"] = envelope(part, data)
+        if want_structure:
+            kept[b"BODYSTRUCTURE"] = bodystructure(part, data, True)
+        if want_body:
+            kept[b"BODY"] = bodystructure(part, data, False)
+        values[uid] = kept
+        if len(last) == _CACHE_ENTRIES:
+            del last[next(iter(last))]
+        last[uid] = (data, part)
+        held += len(data)
+        if held >= _BATCH_BYTES:
+            break
+    return values, done, [(uid, *got) for uid, got in last.items()]
 
 
 def _structure(name: bytes, part: Any, data: bytes) -> bytes:
