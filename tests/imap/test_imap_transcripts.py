@@ -91,6 +91,7 @@ def test_select_transcript(host: Host) -> None:
         b"* OK [UNSEEN 1] First unseen\r\n"
         b"* OK [UIDVALIDITY N] UIDs valid\r\n"
         b"* OK [UIDNEXT 3] Predicted next UID\r\n"
+        b"* OK [HIGHESTMODSEQ 3] Highest\r\n"
         b"a OK [READ-WRITE] SELECT completed\r\n"
     )
     # \Recent went to the first session only; EXAMINE claims none
@@ -423,7 +424,7 @@ def test_quota_namespace_id_enable_unselect(host: Host) -> None:
     c.login()
     assert c.cmd("b NAMESPACE") == b'* NAMESPACE (("" "/")) NIL NIL\r\nb OK NAMESPACE completed\r\n'
     assert c.cmd('c GETQUOTA ""') == b'* QUOTA "" ()\r\nc OK GETQUOTA completed\r\n'
-    assert c.cmd("d ENABLE CONDSTORE") == b"* ENABLED\r\nd OK ENABLE completed\r\n"
+    assert c.cmd("d ENABLE UTF8=ACCEPT") == b"* ENABLED\r\nd OK ENABLE completed\r\n"
     c.select()
     assert c.cmd("e UNSELECT") == b"e OK UNSELECT completed\r\n"
     assert c.cmd("f FETCH 1 FLAGS") == b"f BAD No mailbox selected\r\n"

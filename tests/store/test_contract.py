@@ -264,6 +264,24 @@ def test_flags_add_remove_replace(stores: Stores) -> None:
     assert status.unseen == 2
 
 
+def test_flags_unchanged_since(stores: Stores) -> None:
+    """RFC 7162 §3.2: only messages whose MODSEQ is at most the given one change."""
+    box = inbox(stores)
+    for _ in range(3):
+        box.append(MSG)
+    before = box.status().highestmodseq
+    inbox(stores, peer=True).set_flags([2], [FLAGGED], FlagMode.ADD)  # another process
+    changed, modified = box.set_flags_unchanged_since([1, 2, 3, 99], [SEEN], FlagMode.ADD, before)
+    assert [m.uid for m in changed] == [1, 3] and modified == [2]
+    assert all(m.modseq > before + 1 for m in changed)
+    got = {m.uid: m.flags for m in inbox(stores, peer=True).list_messages()}
+    assert got == {1: {SEEN}, 2: {FLAGGED}, 3: {SEEN}}
+    # nothing newer than the highest: everything may change (or is already so)
+    top = box.status().highestmodseq
+    changed, modified = box.set_flags_unchanged_since([1, 2], [SEEN], FlagMode.ADD, top)
+    assert [m.uid for m in changed] == [2] and modified == []
+
+
 def test_recent_is_never_stored(stores: Stores) -> None:
     box = inbox(stores)
     info = box.append(MSG, flags=[RECENT, SEEN])

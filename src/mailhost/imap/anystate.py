@@ -58,10 +58,14 @@ async def cmd_id(s: IMAPSession, args: Args, uid: bool) -> bytes:
 
 @command("ENABLE", AUTH)
 async def cmd_enable(s: IMAPSession, args: Args, uid: bool) -> bytes:
-    """RFC 5161: none of our extensions needs enabling, so nothing is enabled."""
-    args.atom()
+    """RFC 5161: CONDSTORE is the one extension here that can be enabled; the others
+    asked for are left out of the ENABLED response."""
+    names = [args.atom().upper()]
     while args.maybe(b" "):
-        args.atom()
+        names.append(args.atom().upper())
     args.end()
-    s._send(b"* ENABLED")
+    enabled = b"CONDSTORE" in names
+    s._send(b"* ENABLED CONDSTORE" if enabled else b"* ENABLED")
+    if enabled:
+        s.enable_condstore()
     return b"ENABLE completed"

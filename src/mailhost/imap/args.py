@@ -80,6 +80,13 @@ class Args:
             raise ParseError("number out of range")
         return int(digits)
 
+    def mod_sequence(self) -> int:
+        """``mod-sequence-valzer`` (RFC 7162 §7): 0 to 2^63 - 1."""
+        digits = self._match(_NUMBER, "a mod-sequence value")
+        if len(digits) > 19 or int(digits) > 0x7FFFFFFFFFFFFFFF:
+            raise ParseError("mod-sequence value out of range")
+        return int(digits)
+
     def nz_number(self) -> int:
         n = self.number()
         if n == 0:

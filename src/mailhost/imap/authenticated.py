@@ -35,10 +35,17 @@ def _open_folder(
 
 async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
     name = grammar.mailbox(args)
+    condstore = args.maybe(b" (")
+    if condstore:
+        # select-params (RFC 4466): CONDSTORE is the one known (RFC 7162 §3.1.8)
+        args.expect(b"CONDSTORE")
+        args.expect(b")")
     args.end()
     if s.view is not None:
         s._deselect()
         s._send(b"* OK [CLOSED] Previous mailbox closed")
+    if condstore:
+        s.condstore = True  # (this SELECT announces HIGHESTMODSEQ itself)
     assert s.account is not None
     began = s.clock.seconds()
     folder, listing, recent = await s.run(_open_folder, s.account, name, not read_only)
@@ -50,10 +57,12 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
         listing.uidvalidity,
         listing.uids,
         listing.flags,
+        listing.modseqs,
         listing.highestmodseq,
         recent,
         read_only,
     )
+    view.condstore = s.condstore
     s.folder, s.view = folder, view
     s.state = SELECTED
     s._unsubscribe = s.changes.subscribe(s.account.username, folder.folder_id, s._wake)
@@ -70,6 +79,8 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
         lines.append(b"* OK [UNSEEN %d] First unseen" % unseen)
     lines.append(b"* OK [UIDVALIDITY %d] UIDs valid" % listing.uidvalidity)
     lines.append(b"* OK [UIDNEXT %d] Predicted next UID" % listing.uidnext)
+    # (RFC 7162 §3.1.2.1: with every SELECT, whether CONDSTORE is enabled or not)
+    lines.append(b"* OK [HIGHESTMODSEQ %d] Highest" % listing.highestmodseq)
     s.write(b"\r\n".join(lines) + b"\r\n")  # one write for the untagged responses
     mode = b"READ-ONLY" if read_only else b"READ-WRITE"
     return (

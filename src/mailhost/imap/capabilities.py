@@ -11,6 +11,7 @@ AUTHENTICATED = (
     b"UNSELECT",
     b"UIDPLUS",
     b"MOVE",
+    b"CONDSTORE",
     b"CHILDREN",
     b"SPECIAL-USE",
     b"CREATE-SPECIAL-USE",

@@ -209,6 +209,7 @@ _SIMPLE = {
     b"BODY",
     b"BODYSTRUCTURE",
     b"UID",
+    b"MODSEQ",
 }
 
 
@@ -331,7 +332,7 @@ def fetch_items(args: Args) -> list[FetchItem]:
 #: ``("OR", a, b)``, ``("AND", (keys...))``, ``("SEQ", SeqSet)``, ``("UID", SeqSet)``,
 #: ``("SIZE", ">", n)``, ``("DATE", "internal"|"sent", "<"|"="|">=", date)``,
 #: ``("HEADER", name, text)``, ``("BODY", text)``, ``("TEXT", text)``, ``("ALL",)``,
-#: ``("NEW",)``, ``("OLD",)``, ``("RECENT", bool)``.
+#: ``("NEW",)``, ``("OLD",)``, ``("RECENT", bool)``, ``("MODSEQ", n)``.
 SearchKey = tuple[object, ...]
 
 _FLAG_KEYS = {
@@ -422,6 +423,17 @@ def search_key(args: Args, charset: str, depth: int = 0) -> SearchKey:
         return ("UID", sequence_set(args))
     if word == b"UNRECENT":
         return ("RECENT", False)
+    if word == b"MODSEQ":
+        # RFC 7162 §3.1.5: an optional flag's entry (there is one MODSEQ per message
+        # here, so it narrows nothing) and the least MODSEQ wanted
+        args.sp()
+        if args.peek() == b'"':
+            args.astring()
+            args.sp()
+            if args.atom().upper() not in (b"PRIV", b"SHARED", b"ALL"):
+                raise ParseError("expected priv, shared or all")
+            args.sp()
+        return ("MODSEQ", args.mod_sequence())
     raise ParseError(f"unknown search key {word.decode(errors='replace')}")
 
 

@@ -63,7 +63,7 @@ _BATCH = 256
 #: Whole messages one blocking call reads stop once this many octets are held.
 _BATCH_BYTES = 1024 * 1024
 #: FETCH items answered from the listing alone (no message is read).
-_LISTING_ITEMS = frozenset({b"UID", b"FLAGS", b"RFC822.SIZE", b"INTERNALDATE"})
+_LISTING_ITEMS = frozenset({b"UID", b"FLAGS", b"RFC822.SIZE", b"INTERNALDATE", b"MODSEQ"})
 #: Responses joined into one transport write by the listing path.
 _LINES_PER_WRITE = 512
 
@@ -233,7 +233,7 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
             s.stale = True
             changed = await s.run(folder.set_flags, unseen, [SEEN], FlagMode.ADD)
             for info in changed:
-                view.record_flags(info.uid, info.flags)
+                view.record_flags(info.uid, info.flags, info.modseq)
                 seen_now.add(info.uid)
 
     infos: dict[int, MessageInfo] = {}
@@ -327,7 +327,7 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
             else:
                 pieces = _format(view, u, info, items, preloaded)
             if wants_flags or u in seen_now:
-                pieces = _with_flags(view, u, pieces)
+                pieces = _with_flags(view, u, pieces, u in seen_now)
             if preloaded is not None or u in known:
                 # batched: nothing to stream, so the response joins the batch's write
                 out.append(b"* %d FETCH (" % seq + b" ".join(pieces) + b")\r\n")  # type: ignore[arg-type]
@@ -471,6 +471,8 @@ async def _fetch_listing(
             templates.append(b"FLAGS %s")
         elif it.name == b"INTERNALDATE":
             templates.append(b"INTERNALDATE %s")
+        elif it.name == b"MODSEQ":
+            templates.append(b"MODSEQ (%d)")
         else:
             templates.append(it.name + b" %d")
         kinds.append(it.name)
@@ -502,6 +504,9 @@ async def _fetch_listing(
                 columns.append(view.formatted_flags(chunk))
             elif kind == b"RFC822.SIZE":
                 columns.append([infos[u].size for u in chunk])
+            elif kind == b"MODSEQ":
+                modseqs = view.modseqs
+                columns.append([modseqs[q - 1] for q in seqs])
             else:
                 columns.append([format_date_time(infos[u].internaldate) for u in chunk])
         s.write(b"".join([line % row for row in zip(*columns, strict=True)]))
@@ -524,11 +529,22 @@ async def _pieces(
     return _format(view, uid, info, items, parsed)
 
 
-def _with_flags(view: View, uid: int, pieces: list[Piece]) -> list[Piece]:
-    """FLAGS added when it was not asked for but changed (``\\Seen`` set by the fetch)."""
-    if any(isinstance(p, bytes) and p.startswith(b"FLAGS ") for p in pieces):
-        return pieces
-    return [*pieces, b"FLAGS " + format_flags(view.flags_for_client(uid))]
+def _with_flags(view: View, uid: int, pieces: list[Piece], changed: bool) -> list[Piece]:
+    """FLAGS added when it was not asked for but changed (``\\Seen`` set by the fetch),
+    and for a change under CONDSTORE the UID and MODSEQ too (RFC 7162 §3.1)."""
+
+    def asked(label: bytes) -> bool:
+        return any(isinstance(p, bytes) and p.startswith(label) for p in pieces)
+
+    out = list(pieces)
+    if not asked(b"FLAGS "):
+        out.append(b"FLAGS " + format_flags(view.flags_for_client(uid)))
+    if changed and view.condstore:
+        if not asked(b"UID "):
+            out.append(b"UID %d" % uid)
+        if not asked(b"MODSEQ "):
+            out.append(b"MODSEQ (%d)" % view.modseq_of(uid))
+    return out
 
 
 def _format(
@@ -564,6 +580,8 @@ def _format(
             pieces.append(b"FLAGS " + format_flags(view.flags_for_client(uid)))
         elif name == b"UID":
             pieces.append(b"UID %d" % uid)
+        elif name == b"MODSEQ":
+            pieces.append(b"MODSEQ (%d)" % view.modseq_of(uid))
         elif name == b"RFC822.SIZE":
             assert info is not None
             pieces.append(b"RFC822.SIZE %d" % info.size)

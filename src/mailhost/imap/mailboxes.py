@@ -132,10 +132,19 @@ def _decode_pattern(raw: bytes) -> str:
         raise ParseError("pattern is not valid modified UTF-7") from None
 
 
-_STATUS_ITEMS = (b"MESSAGES", b"RECENT", b"UIDNEXT", b"UIDVALIDITY", b"UNSEEN", b"SIZE")
+_STATUS_ITEMS = (
+    b"MESSAGES",
+    b"RECENT",
+    b"UIDNEXT",
+    b"UIDVALIDITY",
+    b"UNSEEN",
+    b"SIZE",
+    b"HIGHESTMODSEQ",
+)
 
 
-def _status_items(args: Args) -> list[bytes]:
+def _status_items(s: IMAPSession, args: Args) -> list[bytes]:
+    """The parenthesised items; HIGHESTMODSEQ enables CONDSTORE (RFC 7162 §3.1)."""
     args.expect(b"(")
     items = [args.atom().upper()]
     while args.maybe(b" "):
@@ -144,6 +153,8 @@ def _status_items(args: Args) -> list[bytes]:
     for it in items:
         if it not in _STATUS_ITEMS:
             raise ParseError(f"unknown status item {it.decode(errors='replace')}")
+    if b"HIGHESTMODSEQ" in items:
+        s.enable_condstore()
     return items
 
 
@@ -154,6 +165,7 @@ def _status_line(s: IMAPSession, name: str, st: FolderStatus, items: list[bytes]
         b"UIDVALIDITY": st.uidvalidity,
         b"UNSEEN": st.unseen,
         b"SIZE": st.size,
+        b"HIGHESTMODSEQ": st.highestmodseq,
         # the selected mailbox's \Recent messages were claimed by this session
         b"RECENT": len(s.view.recent)
         if s.folder is not None and s.folder.name == name and s.view
@@ -200,7 +212,7 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
             opt = args.atom().upper()
             if opt == b"STATUS":
                 args.sp()
-                status_items = _status_items(args)
+                status_items = _status_items(s, args)
             elif opt not in (b"SUBSCRIBED", b"CHILDREN", b"SPECIAL-USE"):
                 raise ParseError("unknown LIST return option")
             return_opts.add(opt)
@@ -294,7 +306,7 @@ async def status(s: IMAPSession, args: Args) -> bytes:
     account = _account(s)
     name = grammar.mailbox(args)
     args.sp()
-    items = _status_items(args)
+    items = _status_items(s, args)
     args.end()
     st = await s.run(lambda: account.folder(name).status())
     s._send(_status_line(s, name, st, items))

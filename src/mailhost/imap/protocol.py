@@ -130,6 +130,8 @@ class IMAPSession:
         self.account: Account | None = None
         self.folder: Folder | None = None
         self.view: View | None = None
+        #: A CONDSTORE enabling command was given (RFC 7162 §3.1): for the connection.
+        self.condstore = False
         self._unsubscribe: Callable[[], None] | None = None
         self._recent_claimed: frozenset[int] = frozenset()
         self._busy = False
@@ -677,6 +679,16 @@ class IMAPSession:
         if failure.check(*KNOWN):
             return  # transient: the next wake-up or command tries again
         self._failed(failure)
+
+    def enable_condstore(self) -> None:
+        """Take a CONDSTORE enabling command (RFC 7162 §3.1): from now on flag updates
+        carry MODSEQ, and a mailbox already selected has its HIGHESTMODSEQ announced."""
+        if self.condstore:
+            return
+        self.condstore = True
+        if self.view is not None:
+            self.view.condstore = True
+            self._send(b"* OK [HIGHESTMODSEQ %d] Highest" % self.view.modseq)
 
     def _deselect(self) -> None:
         if self._unsubscribe is not None:

@@ -18,7 +18,14 @@ from mailhost.imap.args import Args
 from mailhost.imap.dispatch import SEL, command
 from mailhost.imap.fetch import run_fetch
 from mailhost.imap.responses import No, to_no
-from mailhost.imap.search import Candidate, cheap_matches, is_cheap, needs_listing, run_search
+from mailhost.imap.search import (
+    Candidate,
+    cheap_matches,
+    is_cheap,
+    key_kinds,
+    needs_listing,
+    run_search,
+)
 from mailhost.imap.view import format_flags
 from mailhost.store.api import DELETED, FlagMode, MessageInfo, uid_ranges
 
@@ -108,6 +115,9 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
     key, _charset = grammar.search_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
+    by_modseq = "MODSEQ" in key_kinds(key)
+    if by_modseq:
+        s.enable_condstore()
     uids = view.uids
     single = _single_flag(key)
     if single is not None and uid and not view.changed and not view.gone:
@@ -124,7 +134,7 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
             flags = [view.peek_flags(u) for u in uids]
         else:
             flags = list(map(view.flags.__getitem__, uids))
-        positions = cheap_matches(key, uids, flags, view.recent)
+        positions = cheap_matches(key, uids, flags, view.recent, view.modseqs)
         gone = view.gone
         if uid:
             numbers = [uids[i] for i in positions]
@@ -134,7 +144,7 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
             numbers = [i + 1 for i in positions if not gone or uids[i] not in gone]
     else:
         candidates = [
-            Candidate(seq, u, view.peek_flags(u), u in view.recent)
+            Candidate(seq, u, view.peek_flags(u), u in view.recent, view.modseqs[seq - 1])
             for seq, u in enumerate(uids, 1)
             if u not in view.gone
         ]
@@ -150,7 +160,12 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
             batch = candidates[i : i + _SEARCH_BATCH]
             found += await s.run(run_search, folder, batch, key, view.exists, max_uid, infos)
         numbers = [c.uid if uid else c.seq for c in found]
-    s._send(b"* SEARCH" + (b" " + _number_list(numbers) if numbers else b""))
+    line = b"* SEARCH" + (b" " + _number_list(numbers) if numbers else b"")
+    if by_modseq and numbers:
+        # RFC 7162 §3.1.5: the highest MODSEQ of the messages found
+        of = view.modseq_of if uid else lambda q: view.modseqs[q - 1]
+        line += b" (MODSEQ %d)" % max(map(of, numbers))
+    s._send(line)
     return b"SEARCH completed"
 
 
@@ -159,8 +174,22 @@ async def cmd_fetch(s: IMAPSession, args: Args, uid: bool) -> bytes:
     seqset = grammar.sequence_set(args)
     args.sp()
     items = grammar.fetch_items(args)
+    changed_since = None
+    if args.maybe(b" ("):
+        # fetch-modifier (RFC 4466); CHANGEDSINCE is RFC 7162 §3.1.4
+        args.expect(b"CHANGEDSINCE ")
+        changed_since = args.mod_sequence()
+        args.expect(b")")
     args.end()
     uids = s.resolve(seqset, uid)
+    if changed_since is not None or any(it.name == b"MODSEQ" for it in items):
+        s.enable_condstore()
+    if changed_since is not None:
+        view = s.view
+        assert view is not None
+        uids = view.changed_since(uids, changed_since)
+        if not any(it.name == b"MODSEQ" for it in items):
+            items = [*items, grammar.FetchItem(b"MODSEQ", label=b"MODSEQ")]
     complete = await run_fetch(s, uids, items, uid)
     if not complete:
         raise No(b"EXPUNGEISSUED", "Some of the requested messages no longer exist")
@@ -170,6 +199,12 @@ async def cmd_fetch(s: IMAPSession, args: Args, uid: bool) -> bytes:
 @command("STORE", SEL)
 async def cmd_store(s: IMAPSession, args: Args, uid: bool) -> bytes:
     seqset = grammar.sequence_set(args)
+    unchanged_since = None
+    if args.maybe(b" ("):
+        # store-modifier (RFC 4466); UNCHANGEDSINCE is RFC 7162 §3.1.3
+        args.expect(b"UNCHANGEDSINCE ")
+        unchanged_since = args.mod_sequence()
+        args.expect(b")")
     args.sp()
     mode = FlagMode.REPLACE
     if args.maybe(b"+"):
@@ -186,27 +221,68 @@ async def cmd_store(s: IMAPSession, args: Args, uid: bool) -> bytes:
     uids = s.resolve(seqset, uid)
     if view.read_only:
         raise No(b"NOPERM", "Mailbox is read-only")
+    if unchanged_since is not None:
+        s.enable_condstore()
     gone = [u for u in uids if u in view.gone]
     live = [u for u in uids if u not in view.gone]
-    changed = await s.run(folder.set_flags, live, flags, mode) if live else []
+    modified: list[int] = []
+    if not live:
+        changed: list[MessageInfo] = []
+    elif unchanged_since is None:
+        changed = await s.run(folder.set_flags, live, flags, mode)
+    else:
+        changed, modified = await s.run(
+            folder.set_flags_unchanged_since, live, flags, mode, unchanged_since
+        )
     for line in view.keyword_lines(info.flags for info in changed):
         s._send(line)
     for info in changed:
-        view.record_flags(info.uid, info.flags)
-    if not silent:
-        # one write for all the responses
-        tail = b" UID %d)\r\n" if uid else b")\r\n"
-        out = []
-        for u in live:
-            seq = view.seq_of(u)
-            if seq is None:
-                continue
-            fl = format_flags(view.flags_for_client(u))
-            out.append(b"* %d FETCH (FLAGS " % seq + fl + (tail % u if uid else tail))
-        s.write(b"".join(out))
+        view.record_flags(info.uid, info.flags, info.modseq)
+    _store_responses(s, live, changed, modified, silent, uid)
+    if modified:
+        # (RFC 7162 §3.1.3: the messages that had changed since, left as they are)
+        numbers = modified if uid else [q for q in map(view.seq_of, modified) if q is not None]
+        return b"[MODIFIED %s] Conditional STORE failed" % uid_ranges(numbers).encode()
     if gone:
         raise No(b"EXPUNGEISSUED", "Some of the requested messages no longer exist")
     return b"STORE completed"
+
+
+def _store_responses(
+    s: IMAPSession,
+    live: list[int],
+    changed: list[MessageInfo],
+    modified: list[int],
+    silent: bool,
+    uid: bool,
+) -> None:
+    """The untagged FETCH responses of a STORE, in one write.
+
+    Without ``.SILENT``, the new flags of every message stored to.  Under CONDSTORE
+    (RFC 7162 §3.1.3) each also carries MODSEQ, and with ``.SILENT`` the messages that
+    changed still get one with their new MODSEQ.
+    """
+    view = s.view
+    assert view is not None
+    condstore = view.condstore
+    if silent and not condstore:
+        return
+    left = set(modified)
+    targets = live if not silent else [info.uid for info in changed]
+    out = []
+    for u in targets:
+        if u in left:
+            continue
+        seq = view.seq_of(u)
+        if seq is None:
+            continue
+        items = [] if silent else [b"FLAGS " + format_flags(view.flags_for_client(u))]
+        if uid:
+            items.append(b"UID %d" % u)
+        if condstore:
+            items.append(b"MODSEQ (%d)" % view.modseq_of(u))
+        out.append(b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n")
+    s.write(b"".join(out))
 
 
 async def _copy(s: IMAPSession, args: Args, uid: bool, move: bool) -> bytes:

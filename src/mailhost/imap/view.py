@@ -14,6 +14,7 @@ through the feed it matches what the client already knows and is not sent twice.
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable
 
 from mailhost.imap.wire import plist
@@ -52,6 +53,7 @@ class View:
         uidvalidity: int,
         uids: list[int],
         flags: list[frozenset[str]],
+        modseqs: Iterable[int],
         modseq: int,
         recent: frozenset[int],
         read_only: bool,
@@ -59,9 +61,16 @@ class View:
         self.folder_id = folder_id
         self.uidvalidity = uidvalidity
         self.read_only = read_only
+        #: The highest MODSEQ of the mailbox the session has taken in.
         self.modseq = modseq
+        #: CONDSTORE is enabled (RFC 7162 §3.1): flag updates carry MODSEQ.
+        self.condstore = False
         #: UIDs in sequence order (ascending), as the client knows them.
         self.uids: list[int] = list(uids)
+        #: ``modseqs[i]`` is the MODSEQ of ``uids[i]`` (8 octets a message).
+        self.modseqs = array("q", modseqs)
+        #: MODSEQs of the messages in :attr:`new`.
+        self.new_modseqs: dict[int, int] = {}
         #: Flags the client has been told (or would see in a FETCH now).
         self.flags: dict[int, frozenset[str]] = dict(zip(uids, flags, strict=True))
         #: Listings (size, internal date) of messages, once some FETCH or SEARCH needed
@@ -111,6 +120,27 @@ class View:
         i = bisect.bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
 
+    def modseq_of(self, uid: int) -> int:
+        """The message's MODSEQ as the session last learnt it."""
+        seq = self.seq_of(uid)
+        if seq is None:
+            return self.new_modseqs.get(uid, self.modseq)
+        return self.modseqs[seq - 1]
+
+    def changed_since(self, uids: list[int], modseq: int) -> list[int]:
+        """Those of ``uids`` (ascending, as the session knows them) whose MODSEQ is above
+        ``modseq`` (FETCH CHANGEDSINCE): one pass, not a lookup each."""
+        view_uids, modseqs = self.uids, self.modseqs
+        if uids == view_uids:  # 1:*, the usual resync
+            return [u for u, m in zip(view_uids, modseqs, strict=True) if m > modseq]
+        out = []
+        pos = 0
+        for u in uids:
+            pos = bisect.bisect_left(view_uids, u, pos)
+            if pos < len(view_uids) and view_uids[pos] == u and modseqs[pos] > modseq:
+                out.append(u)
+        return out
+
     def peek_flags(self, uid: int) -> frozenset[str]:
         """The newest flags known, without marking a pending change as told."""
         return self.changed.get(uid, self.flags[uid])
@@ -145,10 +175,16 @@ class View:
 
     # -- our own changes ---------------------------------------------------------------
 
-    def record_flags(self, uid: int, flags: frozenset[str]) -> None:
+    def record_flags(self, uid: int, flags: frozenset[str], modseq: int = 0) -> None:
         if uid in self.flags:
             self.flags[uid] = flags
             self.changed.pop(uid, None)
+            self._record_modseq(uid, modseq)
+
+    def _record_modseq(self, uid: int, modseq: int) -> None:
+        seq = self.seq_of(uid)
+        if seq is not None and modseq > self.modseqs[seq - 1]:
+            self.modseqs[seq - 1] = modseq
 
     def remove(self, uid: int) -> int | None:
         """Drop a message this session expunged; returns the sequence number it had."""
@@ -156,6 +192,7 @@ class View:
         if seq is None:
             return None
         del self.uids[seq - 1]
+        del self.modseqs[seq - 1]
         self.flags.pop(uid, None)
         self.infos.pop(uid, None)
         self.changed.pop(uid, None)
@@ -178,13 +215,16 @@ class View:
                     self.gone.add(uid)
                     self.changed.pop(uid, None)
                 self.new.pop(uid, None)
+                self.new_modseqs.pop(uid, None)
             elif uid in self.flags:
+                self._record_modseq(uid, ch.modseq)
                 if uid not in self.gone and ch.flags != self.flags[uid]:
                     self.changed[uid] = ch.flags
                 else:
                     self.changed.pop(uid, None)
             elif uid > last:
                 self.new[uid] = ch.flags
+                self.new_modseqs[uid] = ch.modseq
                 appended = True
         self.modseq = max(self.modseq, changes.highestmodseq)
         return appended
@@ -201,6 +241,7 @@ class View:
         if self.new:
             for uid in sorted(self.new):
                 self.uids.append(uid)
+                self.modseqs.append(self.new_modseqs.pop(uid, self.modseq))
                 self.flags[uid] = self.new[uid]
             self.recent |= set(recent) & set(self.new)
             self.new.clear()
@@ -213,9 +254,13 @@ class View:
             if seq is None:
                 continue
             self.flags[uid] = self.changed[uid]
-            out.append(
-                b"* %d FETCH (UID %d FLAGS %s)"
-                % (seq, uid, format_flags(self.flags_for_client(uid)))
+            line = b"* %d FETCH (UID %d FLAGS %s" % (
+                seq,
+                uid,
+                format_flags(self.flags_for_client(uid)),
             )
+            if self.condstore:
+                line += b" MODSEQ (%d)" % self.modseqs[seq - 1]
+            out.append(line + b")")
         self.changed = {u: f for u, f in self.changed.items() if u in self.gone}
         return out

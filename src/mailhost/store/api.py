@@ -236,6 +236,16 @@ class Folder(Protocol):
         UIDs that are gone are skipped.
         """
 
+    def set_flags_unchanged_since(
+        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, modseq: int
+    ) -> tuple[list[MessageInfo], list[int]]:
+        """:meth:`set_flags` of only the messages whose MODSEQ is at most ``modseq``, checked
+        and changed as one step (RFC 7162 §3.2, STORE UNCHANGEDSINCE).
+
+        Returns the messages that changed and the UIDs left alone because they had
+        changed since ``modseq``, ascending.
+        """
+
     def copy_to(self, uids: Iterable[int], dest: Folder) -> list[tuple[int, int]]:
         """Copy messages, keeping flags and internal dates; ``[(source uid, new uid)]``."""
 

@@ -246,6 +246,17 @@ class MemoryFolder:
             self._account._notify(d.folder_id)
         return changed
 
+    def set_flags_unchanged_since(
+        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, modseq: int
+    ) -> tuple[list[MessageInfo], list[int]]:
+        with self._account._lock:  # (re-entrant: set_flags takes it again)
+            messages = self._alive().messages
+            wanted = sorted(set(uids))
+            modified = [u for u in wanted if u in messages and messages[u].info.modseq > modseq]
+            skip = set(modified)
+            changed = self.set_flags([u for u in wanted if u not in skip], flags, mode)
+        return changed, modified
+
     def copy_to(self, uids: Iterable[int], dest: object) -> list[tuple[int, int]]:
         return self._copy(uids, dest, count_quota=True)
 

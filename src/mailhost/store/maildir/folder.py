@@ -268,6 +268,25 @@ class MaildirFolder:
             st.measure(changed)
             return [st.info(st.msgs[u]) for u in changed if u in st.msgs]
 
+    @disk_errors
+    def set_flags_unchanged_since(
+        self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, modseq: int
+    ) -> tuple[list[MessageInfo], list[int]]:
+        self._check_writable()
+        flagset = clean_flags(flags)
+        wanted = sorted(set(uids))
+        with self._state.hold() as st:
+            self._synced(st, scan=False)
+            msgs = st.msgs
+            modified = [u for u in wanted if u in msgs and msgs[u].modseq > modseq]
+            if modified:
+                skip = set(modified)
+                wanted = [u for u in wanted if u not in skip]
+            changed = st.set_flags(wanted, flagset, mode)
+            st.flush()
+            st.measure(changed)
+            return [st.info(st.msgs[u]) for u in changed if u in st.msgs], modified
+
     def _transfer(self, uids: Iterable[int], dest: object, move: bool) -> list[tuple[int, int]]:
         if not isinstance(dest, MaildirFolder):
             raise TypeError("copy between different stores")
