@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 	@echo "again with the change feed's push off: sessions must converge on the pull alone"
 	MAILHOST_TEST_PUSH=off $(BIN)/python -m pytest -q tests/imap tests/integration/test_cross_protocol.py \
-	    tests/integration/test_imap_random_mix.py
+	    tests/integration/test_imap_random_mix.py tests/integration/test_imap_condstore.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
