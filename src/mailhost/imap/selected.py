@@ -277,7 +277,7 @@ def _store_responses(
         if seq is None:
             continue
         items = [] if silent else [b"FLAGS " + format_flags(view.flags_for_client(u))]
-        if uid:
+        if uid or condstore:  # (RFC 7162 §3.1: UID and MODSEQ once CONDSTORE is on)
             items.append(b"UID %d" % u)
         if condstore:
             items.append(b"MODSEQ (%d)" % view.modseq_of(u))
