@@ -127,3 +127,12 @@ def test_import_killed_before_its_records_keeps_dovecot_uids(tree: Path) -> None
     box = open_store(tree).account("alice").folder(INBOX)
     assert [m.uid for m in box.list_messages()] == [1, 2, 3, 5]
     assert box.status().uidnext == 6
+
+
+def test_a_client_of_dovecot_resyncs_its_flags_once(tree: Path) -> None:
+    """Dovecot's MODSEQs (a count of changes) are not carried over, and ours start above
+    any it can have handed out: a CONDSTORE client's ``CHANGEDSINCE`` from before the
+    move finds every message changed (one full flag resync), never none."""
+    box = open_store(tree).account("alice").folder(INBOX)
+    assert min(m.modseq for m in box.list_messages()) > 2**32
+    assert box.status().highestmodseq > 2**32
