@@ -12,7 +12,6 @@ from integration_support import USERS, RawIMAP, message, pop3_login
 from mailhost.store.api import FlagMode
 from mailhost.testing import MailHost
 
-
 #: Messages 1 to 5 (imapclient takes message numbers, not ``1:*``).
 ALL = [1, 2, 3, 4, 5]
 
