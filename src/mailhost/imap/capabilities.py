@@ -12,6 +12,7 @@ AUTHENTICATED = (
     b"UIDPLUS",
     b"MOVE",
     b"CONDSTORE",
+    b"SORT",
     b"CHILDREN",
     b"SPECIAL-USE",
     b"CREATE-SPECIAL-USE",

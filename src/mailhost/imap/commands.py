@@ -446,15 +446,47 @@ def search_program(args: Args) -> tuple[SearchKey, str]:
     charset = "utf-8"
     save = (args._i, args._pos)
     if args.maybe(b"CHARSET "):
-        name = args.astring().decode("ascii", errors="replace").upper()
-        if name not in ("UTF-8", "US-ASCII", "UTF8"):
-            raise BadCharset(name)
-        charset = "ascii" if name == "US-ASCII" else "utf-8"
+        charset = _charset(args)
         args.sp()
     else:
         args._i, args._pos = save
+    return _search_keys(args, charset), charset
+
+
+def _charset(args: Args) -> str:
+    name = args.astring().decode("ascii", errors="replace").upper()
+    if name not in ("UTF-8", "US-ASCII", "UTF8"):
+        raise BadCharset(name)
+    return "ascii" if name == "US-ASCII" else "utf-8"
+
+
+def _search_keys(args: Args, charset: str) -> SearchKey:
     keys = [search_key(args, charset)]
     while args.maybe(b" "):
         keys.append(search_key(args, charset))
     args.end()
-    return ("AND", tuple(keys)), charset
+    return ("AND", tuple(keys))
+
+
+#: RFC 5256 sort keys; ``REVERSE`` may precede each.
+SORT_KEYS = frozenset({b"ARRIVAL", b"CC", b"DATE", b"FROM", b"SIZE", b"SUBJECT", b"TO"})
+
+
+def sort_program(args: Args) -> tuple[list[tuple[bytes, bool]], SearchKey]:
+    """``sort-criteria SP search-charset 1*(SP search-key)`` (RFC 5256 §4): the criteria
+    as ``(key, reversed)``, then the search key."""
+    args.expect(b"(")
+    criteria = []
+    while True:
+        reverse = args.maybe(b"REVERSE ")
+        key = args.atom().upper()
+        if key not in SORT_KEYS:
+            raise ParseError(f"unknown sort key {key.decode(errors='replace')}")
+        criteria.append((key, reverse))
+        if not args.maybe(b" "):
+            break
+    args.expect(b")")
+    args.sp()
+    charset = _charset(args)
+    args.sp()
+    return criteria, _search_keys(args, charset)

@@ -29,15 +29,27 @@ AUTH = frozenset({AUTHENTICATED, SELECTED})
 SEL = frozenset({SELECTED})
 PRE = frozenset({NOT_AUTHENTICATED})
 
-#: RFC 3501 §7.4.1: no EXPUNGE while answering these (their UID forms may have them).
-NO_EXPUNGE = frozenset({b"FETCH", b"STORE", b"SEARCH"})
+#: RFC 3501 §7.4.1: no EXPUNGE while answering these (their UID forms may have them);
+#: SORT answers with sequence numbers as SEARCH does.
+NO_EXPUNGE = frozenset({b"FETCH", b"STORE", b"SEARCH", b"SORT"})
 #: Commands that change nothing in the mailbox they leave selected (a FETCH that sets
 #: ``\Seen`` marks the session stale on its own): after one, only a wake-up calls for a pull.
 PURE = frozenset(
-    {b"CAPABILITY", b"NOOP", b"CHECK", b"LOGOUT", b"ID", b"FETCH", b"SEARCH", b"SELECT", b"EXAMINE"}
+    {
+        b"CAPABILITY",
+        b"NOOP",
+        b"CHECK",
+        b"LOGOUT",
+        b"ID",
+        b"FETCH",
+        b"SEARCH",
+        b"SORT",
+        b"SELECT",
+        b"EXAMINE",
+    }
 )
 #: Commands that take the UID prefix (RFC 3501 §6.4.8, RFC 4315, RFC 6851).
-UID_COMMANDS = frozenset({b"FETCH", b"SEARCH", b"STORE", b"COPY", b"MOVE", b"EXPUNGE"})
+UID_COMMANDS = frozenset({b"FETCH", b"SEARCH", b"SORT", b"STORE", b"COPY", b"MOVE", b"EXPUNGE"})
 
 Handler = Callable[["IMAPSession", Args, bool], Awaitable[bytes]]
 

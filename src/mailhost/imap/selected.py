@@ -26,6 +26,7 @@ from mailhost.imap.search import (
     needs_listing,
     run_search,
 )
+from mailhost.imap.sort import ordered, sort_keys
 from mailhost.imap.view import format_flags
 from mailhost.store.api import DELETED, FlagMode, MessageInfo, uid_ranges
 
@@ -113,8 +114,8 @@ def _number_list(numbers: list[int]) -> bytes:
 @command("SEARCH", SEL)
 async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
     key, _charset = grammar.search_program(args)
-    view, folder = s.view, s.folder
-    assert view is not None and folder is not None
+    view = s.view
+    assert view is not None
     by_modseq = "MODSEQ" in key_kinds(key)
     if by_modseq:
         s.enable_condstore()
@@ -127,7 +128,25 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
             numbers = [u for u in uids if flag in flags_of[u]]
         else:
             numbers = [u for u in uids if flag not in flags_of[u]]
-    elif is_cheap(key):
+    else:
+        positions = await _found(s, key)
+        numbers = [uids[i] for i in positions] if uid else [i + 1 for i in positions]
+    line = b"* SEARCH" + (b" " + _number_list(numbers) if numbers else b"")
+    if by_modseq and numbers:
+        # RFC 7162 §3.1.5: the highest MODSEQ of the messages found
+        of = view.modseq_of if uid else lambda q: view.modseqs[q - 1]
+        line += b" (MODSEQ %d)" % max(map(of, numbers))
+    s._send(line)
+    return b"SEARCH completed"
+
+
+async def _found(s: IMAPSession, key: grammar.SearchKey) -> list[int]:
+    """Positions in the session's message list (sequence number - 1) of the messages
+    ``key`` matches, ascending; messages expunged elsewhere are left out."""
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    uids = view.uids
+    if is_cheap(key):
         # flags and numbers only: the view answers, on this thread, without a Candidate
         # per message
         if view.changed:
@@ -136,37 +155,52 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
             flags = list(map(view.flags.__getitem__, uids))
         positions = cheap_matches(key, uids, flags, view.recent, view.modseqs)
         gone = view.gone
-        if uid:
-            numbers = [uids[i] for i in positions]
-            if gone:
-                numbers = [u for u in numbers if u not in gone]
-        else:
-            numbers = [i + 1 for i in positions if not gone or uids[i] not in gone]
-    else:
-        candidates = [
-            Candidate(seq, u, view.peek_flags(u), u in view.recent, view.modseqs[seq - 1])
-            for seq, u in enumerate(uids, 1)
-            if u not in view.gone
-        ]
-        max_uid = uids[-1] if uids else 0
-        infos: dict[int, MessageInfo] | None = None
-        if needs_listing(key):
-            infos = view.infos
-            if any(c.uid not in infos for c in candidates):
-                infos = {m.uid: m for m in await s.run(folder.list_messages)}
-        found: list[Candidate] = []
-        # in batches: the reactor serves other sessions between them
-        for i in range(0, len(candidates), _SEARCH_BATCH):
-            batch = candidates[i : i + _SEARCH_BATCH]
-            found += await s.run(run_search, folder, batch, key, view.exists, max_uid, infos)
-        numbers = [c.uid if uid else c.seq for c in found]
-    line = b"* SEARCH" + (b" " + _number_list(numbers) if numbers else b"")
-    if by_modseq and numbers:
-        # RFC 7162 §3.1.5: the highest MODSEQ of the messages found
-        of = view.modseq_of if uid else lambda q: view.modseqs[q - 1]
-        line += b" (MODSEQ %d)" % max(map(of, numbers))
-    s._send(line)
-    return b"SEARCH completed"
+        return [i for i in positions if uids[i] not in gone] if gone else positions
+    candidates = [
+        Candidate(seq, u, view.peek_flags(u), u in view.recent, view.modseqs[seq - 1])
+        for seq, u in enumerate(uids, 1)
+        if u not in view.gone
+    ]
+    max_uid = uids[-1] if uids else 0
+    infos: dict[int, MessageInfo] | None = None
+    if needs_listing(key):
+        infos = await _infos(s)
+    found: list[Candidate] = []
+    # in batches: the reactor serves other sessions between them
+    for i in range(0, len(candidates), _SEARCH_BATCH):
+        batch = candidates[i : i + _SEARCH_BATCH]
+        found += await s.run(run_search, folder, batch, key, view.exists, max_uid, infos)
+    return [c.seq - 1 for c in found]
+
+
+async def _infos(s: IMAPSession) -> dict[int, MessageInfo]:
+    """Sizes and internal dates of the session's messages (listing the folder once)."""
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    infos = view.infos
+    if any(u not in infos for u in view.uids):
+        infos = {m.uid: m for m in await s.run(folder.list_messages)}
+    return infos
+
+
+@command("SORT", SEL)
+async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    """RFC 5256: what SEARCH finds, in the criteria's order (keys in :mod:`sort`)."""
+    criteria, key = grammar.sort_program(args)
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    if "MODSEQ" in key_kinds(key):
+        s.enable_condstore()
+    uids = view.uids
+    positions = await _found(s, key)
+    found = [Candidate(i + 1, uids[i], frozenset(), False) for i in positions]
+    infos = await _infos(s)
+    keyed: list[tuple[Candidate, list[object]]] = []
+    for i in range(0, len(found), _SEARCH_BATCH):
+        keyed += await s.run(sort_keys, folder, found[i : i + _SEARCH_BATCH], criteria, infos)
+    numbers = [c.uid if uid else c.seq for c in ordered(keyed, criteria)]
+    s._send(b"* SORT" + (b" " + _number_list(numbers) if numbers else b""))
+    return b"SORT completed"
 
 
 @command("FETCH", SEL)

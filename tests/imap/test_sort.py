@@ -1,0 +1,142 @@
+"""SORT (RFC 5256): base subjects, each sort key, REVERSE, ties and the search part."""
+
+from __future__ import annotations
+
+import pytest
+from imapkit import Host, lines, untagged
+
+from mailhost.imap.sort import base_subject
+
+
+@pytest.mark.parametrize(
+    ("subject", "base"),
+    [
+        ("Hello", "Hello"),
+        ("Re: Hello", "Hello"),
+        ("RE: re: Fwd: Hello", "Hello"),
+        ("Re[2]: Hello", "Hello"),
+        ("[list] Re: Hello", "Hello"),
+        ("Re: [list] Hello", "Hello"),
+        ("Hello (fwd)", "Hello"),
+        ("Hello (fwd) (FWD)  ", "Hello"),
+        ("[Fwd: Re: Hello]", "Hello"),
+        ("Fw: [Fwd: Hello (fwd)]", "Hello"),
+        ("  Many\t spaces  here ", "Many spaces here"),
+        ("[list]", "[list]"),  # a blob alone is the subject
+        ("Re:", ""),
+        ("Reply: not a leader", "Reply: not a leader"),
+    ],
+)
+def test_base_subject(subject: str, base: str) -> None:
+    assert base_subject(subject) == base
+
+
+def _msg(subject: str, sender: str, to: str, date: str, body: str = "x") -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nCc: {to}\r\nSubject: {subject}\r\nDate: {date}\r\n\r\n"
+        f"{body}\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def mailbox(host: Host) -> Host:
+    host.deliver(
+        _msg(
+            "Re: beta", "Zed <zed@x.org>", "amy@x.org", "Tue, 03 Mar 2026 10:00:00 +0000", "a" * 50
+        )
+    )
+    host.deliver(
+        _msg("alpha", "Bob <bob@x.org>", "Cal <cal@x.org>", "Mon, 02 Mar 2026 10:00:00 +0000")
+    )
+    host.deliver(_msg("=?utf-8?q?Gamma?=", "amy@x.org", "bob@x.org", "not a date", "b" * 20))
+    host.deliver(
+        _msg("[list] Alpha", "BOB <bob@y.org>", "zed@x.org", "Wed, 04 Mar 2026 09:00:00 +0100")
+    )
+    return host
+
+
+def _sort(host: Host, line: str) -> list[int]:
+    c = host.connect()
+    c.login()
+    c.select()
+    answer = c.cmd(line)
+    assert lines(answer)[-1].endswith(b"OK SORT completed"), answer
+    (only,) = untagged(answer)
+    assert only.startswith(b"* SORT")
+    return [int(n) for n in only.split()[2:]]
+
+
+@pytest.mark.parametrize(
+    ("criteria", "order"),
+    [
+        ("SUBJECT", [2, 4, 1, 3]),  # alpha, Alpha (ties in mailbox order), beta, Gamma
+        ("REVERSE SUBJECT", [3, 1, 2, 4]),  # REVERSE leaves ties in mailbox order
+        ("FROM", [3, 2, 4, 1]),  # amy, bob, BOB, zed: the mailbox, without case
+        ("TO", [1, 3, 2, 4]),  # amy, bob, cal, zed
+        ("CC", [1, 3, 2, 4]),
+        ("ARRIVAL", [1, 2, 3, 4]),
+        ("REVERSE ARRIVAL", [4, 3, 2, 1]),
+        # message 3 has no readable Date: its internal date (delivery, now) stands in
+        ("DATE", [2, 1, 4, 3]),
+        ("SUBJECT REVERSE DATE", [4, 2, 1, 3]),
+        ("FROM SUBJECT", [3, 2, 4, 1]),
+    ],
+)
+def test_sort_keys(mailbox: Host, criteria: str, order: list[int]) -> None:
+    assert _sort(mailbox, f"a SORT ({criteria}) UTF-8 ALL") == order
+
+
+def test_size(mailbox: Host) -> None:
+    sizes = {m.uid: m.size for m in mailbox.inbox().list_messages()}
+    assert len(set(sizes.values())) == 4
+    assert _sort(mailbox, "a SORT (SIZE) UTF-8 ALL") == sorted(sizes, key=sizes.__getitem__)
+    assert _sort(mailbox, "b SORT (REVERSE SIZE) UTF-8 ALL") == sorted(
+        sizes, key=sizes.__getitem__, reverse=True
+    )
+
+
+def test_search_part_and_uid_form(mailbox: Host) -> None:
+    c = mailbox.connect()
+    c.login()
+    c.select()
+    c.cmd("a STORE 1 +FLAGS (\\Deleted)")
+    c.cmd("b EXPUNGE")
+    # UIDs 2, 3, 4 are now messages 1, 2, 3
+    assert c.cmd("c UID SORT (SUBJECT) US-ASCII NOT DELETED") == (
+        b"* SORT 2 4 3\r\nc OK SORT completed\r\n"
+    )
+    assert c.cmd("d SORT (SUBJECT) UTF-8 FROM bob") == b"* SORT 1 3\r\nd OK SORT completed\r\n"
+    assert c.cmd("e SORT (SUBJECT) UTF-8 SUBJECT nothing") == b"* SORT\r\ne OK SORT completed\r\n"
+    assert c.cmd("f SORT (SUBJECT) KOI8-R ALL").startswith(b"f NO [BADCHARSET")
+    for bad in (
+        "SORT SUBJECT UTF-8 ALL",
+        "SORT (SUBJECT) UTF-8",
+        "SORT (NAME) UTF-8 ALL",
+        "SORT () UTF-8 ALL",
+    ):
+        assert c.cmd(f"g {bad}").startswith(b"g BAD"), bad
+
+
+def test_no_expunge_during_sort(host: Host) -> None:
+    """SORT answers with sequence numbers: like SEARCH, it is never interrupted by an
+    EXPUNGE (RFC 3501 §7.4.1); UID SORT may report it first."""
+    for n in range(3):
+        host.deliver(_msg(f"s{n}", "a@x.org", "b@x.org", "Mon, 02 Mar 2026 10:00:00 +0000"))
+    a = host.connect()
+    a.login()
+    a.select()
+    b = host.connect()
+    b.login()
+    b.select()
+    b.cmd("x STORE 2 +FLAGS (\\Deleted)")
+    b.cmd("y EXPUNGE")
+    answer = a.cmd("c SORT (SUBJECT) UTF-8 ALL")
+    assert b"EXPUNGE" not in answer
+    assert b"* SORT 1 3" in answer  # message 2 is gone, the others keep their numbers
+    assert b"* 2 EXPUNGE" in a.cmd("d UID SORT (SUBJECT) UTF-8 ALL")
+
+
+def test_offered(host: Host) -> None:
+    c = host.connect()
+    c.login()
+    assert b" SORT " in c.cmd("a CAPABILITY")
