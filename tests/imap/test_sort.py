@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import email.utils
+
 import pytest
 from imapkit import Host, lines, untagged
 
-from mailhost.imap.sort import base_subject
+from mailhost.imap import selected
+from mailhost.imap.config import IMAPConfig
+from mailhost.imap.sort import base_subject, sent_date
 
 
 @pytest.mark.parametrize(
@@ -140,3 +144,50 @@ def test_offered(host: Host) -> None:
     c = host.connect()
     c.login()
     assert b" SORT " in c.cmd("a CAPABILITY")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"Tue, 14 Nov 2023 22:14:20 +0000",
+        b"14 Nov 2023 22:14 -0830",
+        b"  Wed,  4 Mar 2026 09:00:00 +0100",
+        b"Mon, 29 Feb 2027 10:00:00 +0000",  # no such day: not a date
+        b"Mon, 02 Mar 2026 10:00:00 GMT",  # obsolete zone: the email package reads it
+        b"Mon, 02 Mar 2026 10:00:00 +0000 (UTC)",
+        b"2 Mar 2026",
+        b"garbage",
+    ],
+)
+def test_sent_date_reads_as_the_email_package_does(value: bytes) -> None:
+    try:
+        expected: float | None = email.utils.parsedate_to_datetime(value.decode()).timestamp()
+    except (TypeError, ValueError, IndexError):
+        expected = None
+    assert sent_date(value) == expected
+
+
+def test_a_second_sort_reads_no_header(mailbox: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _sort(mailbox, "a SORT (SUBJECT REVERSE DATE FROM) UTF-8 ALL")
+    reads: list[list[int]] = []
+    real = selected.header_keys
+
+    def counted(folder: object, uids: list[int], keys: list[bytes]) -> object:
+        reads.append(list(uids))
+        return real(folder, uids, keys)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(selected, "header_keys", counted)
+    assert _sort(mailbox, "b UID SORT (FROM SUBJECT) UTF-8 ALL") == [3, 2, 4, 1]
+    assert _sort(mailbox, "c SORT (SUBJECT REVERSE DATE FROM) UTF-8 ALL") == first
+    assert reads == []
+    # a key not read before is read, for every message
+    assert _sort(mailbox, "d SORT (TO) UTF-8 ALL") == [1, 3, 2, 4]
+    assert reads == [[1, 2, 3, 4]]
+
+
+def test_sort_without_the_cache() -> None:
+    host = Host(IMAPConfig(structure_cache_mb=0))
+    host.deliver(_msg("b", "x@x.org", "y@x.org", "Mon, 02 Mar 2026 10:00:00 +0000"))
+    host.deliver(_msg("a", "x@x.org", "y@x.org", "Mon, 02 Mar 2026 10:00:00 +0000"))
+    assert _sort(host, "a SORT (SUBJECT) UTF-8 ALL") == [2, 1]
+    assert _sort(host, "a SORT (SUBJECT) UTF-8 ALL") == [2, 1]

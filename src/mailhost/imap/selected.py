@@ -26,7 +26,7 @@ from mailhost.imap.search import (
     needs_listing,
     run_search,
 )
-from mailhost.imap.sort import ordered, sort_keys
+from mailhost.imap.sort import CACHE_PREFIX, header_criteria, header_keys, ordered, sort_value
 from mailhost.imap.view import format_flags
 from mailhost.store.api import DELETED, FlagMode, MessageInfo, uid_ranges
 
@@ -179,13 +179,21 @@ async def _infos(s: IMAPSession) -> dict[int, MessageInfo]:
     assert view is not None and folder is not None
     infos = view.infos
     if any(u not in infos for u in view.uids):
-        infos = {m.uid: m for m in await s.run(folder.list_messages)}
+        # kept in the view, as FETCH keeps them: sizes and dates never change
+        known = view.flags
+        for m in await s.run(folder.list_messages):
+            if m.uid in known:
+                infos[m.uid] = m
     return infos
 
 
 @command("SORT", SEL)
 async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
-    """RFC 5256: what SEARCH finds, in the criteria's order (keys in :mod:`sort`)."""
+    """RFC 5256: what SEARCH finds, in the criteria's order (keys in :mod:`sort`).
+
+    Values read from headers are kept in the host's structure cache with the message's
+    ENVELOPE and BODYSTRUCTURE: webmail sorts a folder again at every page it shows.
+    """
     criteria, key = grammar.sort_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
@@ -193,12 +201,38 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
         s.enable_condstore()
     uids = view.uids
     positions = await _found(s, key)
-    found = [Candidate(i + 1, uids[i], frozenset(), False) for i in positions]
     infos = await _infos(s)
-    keyed: list[tuple[Candidate, list[object]]] = []
-    for i in range(0, len(found), _SEARCH_BATCH):
-        keyed += await s.run(sort_keys, folder, found[i : i + _SEARCH_BATCH], criteria, infos)
-    numbers = [c.uid if uid else c.seq for c in ordered(keyed, criteria)]
+    from_header = header_criteria(criteria)
+    wanted = [CACHE_PREFIX + k for k in from_header]
+    cache = s.structures
+    kept: dict[int, dict[bytes, bytes]] = {}
+    if from_header:
+        folder_id, uidvalidity = view.folder_id, view.uidvalidity
+        for i in range(0, len(positions), _SEARCH_BATCH):
+            batch = [uids[p] for p in positions[i : i + _SEARCH_BATCH]]
+            need = []
+            for u in batch:
+                known = cache.get((folder_id, uidvalidity, u)) if cache is not None else None
+                if known is not None and all(w in known for w in wanted):
+                    kept[u] = known
+                else:
+                    need.append(u)
+            if need:
+                got = await s.run(header_keys, folder, need, from_header)
+                kept.update(got)
+                if cache is not None:
+                    for u, values in got.items():
+                        cache.add((folder_id, uidvalidity, u), values)
+    keyed = [
+        (
+            p + 1,
+            uids[p],
+            [sort_value(k, kept.get(uids[p], {}), infos.get(uids[p])) for k, _ in criteria],
+        )
+        for p in positions
+        if not from_header or uids[p] in kept
+    ]
+    numbers = [u if uid else seq for seq, u in ordered(keyed, criteria)]
     s._send(b"* SORT" + (b" " + _number_list(numbers) if numbers else b""))
     return b"SORT completed"
 

@@ -207,6 +207,17 @@ def complete(part: Part, data: bytes) -> Part:
     return parse(data)
 
 
+def first_fields(data: bytes) -> dict[bytes, bytes]:
+    """The raw value of the first field of each name (by lower-case name) in the header
+    block ``data`` begins with: :attr:`Part.first_values` without the rest of a parse."""
+    fast = scan_fields(data, 0, len(data))
+    if fast is not None:
+        (_, names, values), _ = fast
+        return dict(zip(map(bytes.lower, reversed(names)), reversed(values), strict=True))
+    fields, _ = scan_header(data, 0, len(data))
+    return {f.name.lower().encode("ascii"): f.value for f in reversed(fields)}
+
+
 def _entity(data: bytes, start: int, end: int, dtype: str, dsub: str) -> Part:
     fast = scan_fields(data, start, end)
     if fast is not None:
