@@ -38,10 +38,10 @@ class IMAPConfig:
     max_bad_commands: int = 20
     #: Octets read or written per step when streaming a message body.
     chunk_size: int = 64 * 1024
-    #: Megabytes of ENVELOPE, BODYSTRUCTURE and BODY responses the host keeps for every
-    #: session to reuse, so that a message list fetched again (a phone reconnecting,
-    #: another client of the mailbox) reads and parses no message; a message takes a few
-    #: hundred octets, so 64 holds about 150,000.  0: keep none.
+    #: Megabytes of ENVELOPE, BODYSTRUCTURE and BODY responses (and SORT keys) the host
+    #: keeps for every session to reuse, so that a message list fetched or sorted again (a
+    #: phone reconnecting, webmail showing the next page) reads and parses no message; a
+    #: message takes a few hundred octets, so 64 holds about 150,000.  0: keep none.
     structure_cache_mb: int = 64
     #: Messages one MULTIAPPEND command (RFC 3502) may carry.
     max_append_messages: int = 100

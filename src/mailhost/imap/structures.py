@@ -1,4 +1,5 @@
-"""ENVELOPE, BODYSTRUCTURE and BODY responses of recently fetched messages, for every session.
+"""ENVELOPE, BODYSTRUCTURE and BODY responses (and SORT keys) of recently fetched
+messages, for every session.
 
 A message never changes under its UID while the folder keeps its UIDVALIDITY (RFC 3501
 §2.3.1.1), so these parenthesised lists can be kept once built.  A phone that reconnects
@@ -6,6 +7,9 @@ and fetches its message list again, or the second and third client of one mailbo
 gets them without a message being read or parsed (Dovecot keeps them in its
 ``dovecot.index.cache`` for the same reason).  Building them is most of what a FETCH of
 ENVELOPE and BODYSTRUCTURE costs: about 25 µs a message, against about 2 µs from here.
+
+SORT keys read from headers (:mod:`mailhost.imap.sort`) are kept in the same entries under
+names of their own, since webmail sorts a folder again for every page it shows.
 
 The cache lives in memory, is bounded in octets (``[imap] structure_cache_mb``) and lets
 the least recently used go first.  It is used on the reactor thread only.
