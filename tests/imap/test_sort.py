@@ -191,3 +191,14 @@ def test_sort_without_the_cache() -> None:
     host.deliver(_msg("a", "x@x.org", "y@x.org", "Mon, 02 Mar 2026 10:00:00 +0000"))
     assert _sort(host, "a SORT (SUBJECT) UTF-8 ALL") == [2, 1]
     assert _sort(host, "a SORT (SUBJECT) UTF-8 ALL") == [2, 1]
+
+
+def test_a_group_sorts_by_its_name(host: Host) -> None:
+    """The first address as ENVELOPE lists it: a group's start marker carries the group's
+    name (Dovecot sorts the same way); no From at all sorts first."""
+    date = "Mon, 02 Mar 2026 10:00:00 +0000"
+    host.deliver(_msg("a", "zed@x.org", "y@x.org", date))
+    host.deliver(_msg("b", "undisclosed-recipients:;", "y@x.org", date))
+    host.deliver(b"Subject: c\r\n\r\nno From\r\n")
+    host.deliver(_msg("d", "amy@x.org", "y@x.org", date))
+    assert _sort(host, "a SORT (FROM) UTF-8 ALL") == [3, 4, 2, 1]

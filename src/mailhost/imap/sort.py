@@ -80,9 +80,10 @@ def _casemap(value: str) -> str:
 def _first_mailbox(raw: bytes | None) -> str:
     if raw is None:
         return ""
+    # the first address as ENVELOPE lists it: a group's start marker carries the group's
+    # name there (``undisclosed-recipients:;``), as Dovecot sorts it too
     for address in parse_address_list(text(unfold(raw))):
-        if address.host is not None:  # (not a group marker)
-            return _casemap(address.mailbox or "")
+        return _casemap(address.mailbox or "")
     return ""
 
 
