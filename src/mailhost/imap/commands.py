@@ -472,6 +472,21 @@ def _search_keys(args: Args, charset: str) -> SearchKey:
 SORT_KEYS = frozenset({b"ARRIVAL", b"CC", b"DATE", b"FROM", b"SIZE", b"SUBJECT", b"TO"})
 
 
+def thread_program(args: Args) -> tuple[bytes, SearchKey]:
+    """``thread-alg SP search-charset 1*(SP search-key)`` (RFC 5256 §4)."""
+    algorithm = args.atom().upper()
+    if algorithm not in THREAD_ALGORITHMS:
+        raise ParseError(f"unknown threading algorithm {algorithm.decode(errors='replace')}")
+    args.sp()
+    charset = _charset(args)
+    args.sp()
+    return algorithm, _search_keys(args, charset)
+
+
+#: RFC 5256 threading algorithms offered (``THREAD=`` capabilities).
+THREAD_ALGORITHMS = (b"ORDEREDSUBJECT", b"REFERENCES")
+
+
 def sort_program(args: Args) -> tuple[list[tuple[bytes, bool]], SearchKey]:
     """``sort-criteria SP search-charset 1*(SP search-key)`` (RFC 5256 §4): the criteria
     as ``(key, reversed)``, then the search key."""

@@ -30,8 +30,8 @@ SEL = frozenset({SELECTED})
 PRE = frozenset({NOT_AUTHENTICATED})
 
 #: RFC 3501 §7.4.1: no EXPUNGE while answering these (their UID forms may have them);
-#: SORT answers with sequence numbers as SEARCH does.
-NO_EXPUNGE = frozenset({b"FETCH", b"STORE", b"SEARCH", b"SORT"})
+#: SORT and THREAD answer with sequence numbers as SEARCH does.
+NO_EXPUNGE = frozenset({b"FETCH", b"STORE", b"SEARCH", b"SORT", b"THREAD"})
 #: Commands that change nothing in the mailbox they leave selected (a FETCH that sets
 #: ``\Seen`` marks the session stale on its own): after one, only a wake-up calls for a pull.
 PURE = frozenset(
@@ -44,12 +44,15 @@ PURE = frozenset(
         b"FETCH",
         b"SEARCH",
         b"SORT",
+        b"THREAD",
         b"SELECT",
         b"EXAMINE",
     }
 )
 #: Commands that take the UID prefix (RFC 3501 §6.4.8, RFC 4315, RFC 6851).
-UID_COMMANDS = frozenset({b"FETCH", b"SEARCH", b"SORT", b"STORE", b"COPY", b"MOVE", b"EXPUNGE"})
+UID_COMMANDS = frozenset(
+    {b"FETCH", b"SEARCH", b"SORT", b"THREAD", b"STORE", b"COPY", b"MOVE", b"EXPUNGE"}
+)
 
 Handler = Callable[["IMAPSession", Args, bool], Awaitable[bytes]]
 

@@ -27,6 +27,13 @@ from mailhost.imap.search import (
     run_search,
 )
 from mailhost.imap.sort import CACHE_PREFIX, header_criteria, header_keys, ordered, sort_value
+from mailhost.imap.thread import (
+    format_ordered_subject,
+    format_references,
+    ordered_subject,
+    read_thread_keys,
+    references,
+)
 from mailhost.imap.view import format_flags
 from mailhost.store.api import DELETED, FlagMode, MessageInfo, uid_ranges
 
@@ -235,6 +242,28 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
     numbers = [u if uid else seq for seq, u in ordered(keyed, criteria)]
     s._send(b"* SORT" + (b" " + _number_list(numbers) if numbers else b""))
     return b"SORT completed"
+
+
+@command("THREAD", SEL)
+async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    """RFC 5256: what SEARCH finds, as threads (algorithms in :mod:`thread`)."""
+    algorithm, key = grammar.thread_program(args)
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    if "MODSEQ" in key_kinds(key):
+        s.enable_condstore()
+    uids = view.uids
+    found = [(p + 1, uids[p]) for p in await _found(s, key)]
+    infos = await _infos(s)
+    keys = []
+    for i in range(0, len(found), _SEARCH_BATCH):
+        keys += await s.run(read_thread_keys, folder, found[i : i + _SEARCH_BATCH], infos)
+    if algorithm == b"ORDEREDSUBJECT":
+        body = format_ordered_subject(ordered_subject(keys), uid)
+    else:
+        body = format_references(references(keys), uid)
+    s._send(b"* THREAD" + (b" " + body if body else b""))
+    return b"THREAD completed"
 
 
 @command("FETCH", SEL)

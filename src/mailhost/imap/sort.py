@@ -46,17 +46,27 @@ def header_criteria(criteria: list[Criterion]) -> list[bytes]:
 
 def base_subject(subject: str) -> str:
     """RFC 5256 §2.1, steps 1 to 6, compared afterwards without ASCII case."""
+    return base_subject_of(subject)[0]
+
+
+def base_subject_of(subject: str) -> tuple[str, bool]:
+    """:func:`base_subject` and whether the subject marked a reply or forward (a
+    ``Re:``/``Fwd:`` leader, a ``(fwd)`` trailer or a ``[Fwd: ...]`` wrapper was taken
+    off), which THREAD REFERENCES weighs."""
     s = _WSP.sub(" ", subject).strip()
+    reply = False
     while True:
         # (2) trailers, then (3)-(5) leaders and blobs, until nothing changes
         while True:
             stripped = _TRAILER.sub("", s)
             if stripped == s:
                 break
-            s = stripped
+            s, reply = stripped, True
         while True:
             before = s
             s = _LEADER.sub("", s)
+            if s != before:
+                reply = True
             blob = _LEADING_BLOB.match(s)
             if blob is not None and s[blob.end() :]:
                 s = s[blob.end() :]
@@ -64,11 +74,11 @@ def base_subject(subject: str) -> str:
                 break
         wrapped = _FWD_WRAPPER.match(s)
         if wrapped is None:
-            return s.strip()
-        s = wrapped.group(1).strip()
+            return s.strip(), reply
+        s, reply = wrapped.group(1).strip(), True
 
 
-def _casemap(value: str) -> str:
+def casemap(value: str) -> str:
     """``i;ascii-casemap``: ASCII letters compared without case, everything else as is."""
     return (
         value.upper()
@@ -83,7 +93,7 @@ def _first_mailbox(raw: bytes | None) -> str:
     # the first address as ENVELOPE lists it: a group's start marker carries the group's
     # name there (``undisclosed-recipients:;``), as Dovecot sorts it too
     for address in parse_address_list(text(unfold(raw))):
-        return _casemap(address.mailbox or "")
+        return casemap(address.mailbox or "")
     return ""
 
 
@@ -161,7 +171,7 @@ def header_keys(
             elif key == b"SUBJECT":
                 raw = first.get(b"subject")
                 value = (
-                    b"" if raw is None else _utf8(_casemap(base_subject(decode_words(unfold(raw)))))
+                    b"" if raw is None else _utf8(casemap(base_subject(decode_words(unfold(raw)))))
                 )
             else:
                 value = _utf8(_first_mailbox(first.get(key.lower())))
