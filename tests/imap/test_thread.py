@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from imapkit import Host, lines, untagged
 
+from mailhost.imap import selected
+
 
 def _msg(
     n: int, subject: str, day: int, refs: str = "", in_reply_to: str = "", mid: str | None = None
@@ -105,3 +107,31 @@ def test_no_expunge_during_thread(host: Host, algorithm: str) -> None:
     answer = a.cmd(f"c THREAD {algorithm} UTF-8 ALL")
     assert b"EXPUNGE" not in answer and b"* THREAD (1)(3)" in answer
     assert b"* 2 EXPUNGE" in a.cmd(f"d UID THREAD {algorithm} UTF-8 ALL")
+
+
+def test_a_second_thread_reads_no_header(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    host.deliver(_msg(1, "plan", 1))
+    host.deliver(_msg(2, "Re: plan", 2, refs="m1@x"))
+    host.deliver(_msg(3, "Fwd: plan (fwd)", 3, refs="missing@x"))
+    host.deliver(_msg(4, "Ré\x00sumé", 4))
+    first = _thread(host, "a THREAD REFERENCES UTF-8 ALL")
+    assert first == b"* THREAD (1 (2)(3))(4)"
+    reads: list[list[tuple[int, int]]] = []
+    real = selected.read_thread_keys
+
+    def counted(folder: object, found: list[tuple[int, int]], infos: object) -> object:
+        reads.append(list(found))
+        return real(folder, found, infos)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(selected, "read_thread_keys", counted)
+    assert _thread(host, "b THREAD REFERENCES UTF-8 ALL") == first
+    assert _thread(host, "c THREAD ORDEREDSUBJECT UTF-8 ALL") == b"* THREAD (1 (2)(3))(4)"
+    assert reads == []
+    # a message expunged: the kept keys of the others take their new numbers
+    c = host.connect()
+    c.login()
+    c.select()
+    c.cmd("x STORE 1 +FLAGS (\\Deleted)")
+    c.cmd("y EXPUNGE")
+    assert _thread(host, "d THREAD REFERENCES UTF-8 ALL") == b"* THREAD ((1)(2))(3)"
+    assert reads == []

@@ -27,12 +27,16 @@ from mailhost.imap.search import (
     run_search,
 )
 from mailhost.imap.sort import CACHE_PREFIX, header_criteria, header_keys, ordered, sort_value
+from mailhost.imap.thread import CACHE_NAME as THREAD_CACHE_NAME
 from mailhost.imap.thread import (
+    Keys,
     format_ordered_subject,
     format_references,
+    from_cached,
     ordered_subject,
     read_thread_keys,
     references,
+    to_cached,
 )
 from mailhost.imap.view import format_flags
 from mailhost.store.api import DELETED, FlagMode, MessageInfo, uid_ranges
@@ -255,9 +259,24 @@ async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
     uids = view.uids
     found = [(p + 1, uids[p]) for p in await _found(s, key)]
     infos = await _infos(s)
-    keys = []
-    for i in range(0, len(found), _SEARCH_BATCH):
-        keys += await s.run(read_thread_keys, folder, found[i : i + _SEARCH_BATCH], infos)
+    # what was read of each message before is in the host's structure cache
+    cache = s.structures
+    folder_id, uidvalidity = view.folder_id, view.uidvalidity
+    keys: list[Keys] = []
+    need: list[tuple[int, int]] = []
+    for seq, u in found:
+        kept = cache.get((folder_id, uidvalidity, u)) if cache is not None else None
+        raw = kept.get(THREAD_CACHE_NAME) if kept is not None else None
+        if raw is None:
+            need.append((seq, u))
+        else:
+            keys.append(from_cached(seq, u, raw))
+    for i in range(0, len(need), _SEARCH_BATCH):
+        got = await s.run(read_thread_keys, folder, need[i : i + _SEARCH_BATCH], infos)
+        keys += got
+        if cache is not None:
+            for k in got:
+                cache.add((folder_id, uidvalidity, k.uid), {THREAD_CACHE_NAME: to_cached(k)})
     if algorithm == b"ORDEREDSUBJECT":
         body = format_ordered_subject(ordered_subject(keys), uid)
     else:

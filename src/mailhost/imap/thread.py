@@ -62,6 +62,27 @@ def read_thread_keys(
     return out
 
 
+#: The name of a message's threading keys in the host's structure cache.
+CACHE_NAME = b"THREAD"
+
+
+def to_cached(k: Keys) -> bytes:
+    """The keys of one message as the structure cache keeps them (without its numbers,
+    which change)."""
+    fields = [
+        repr(k.date),
+        k.subject.replace("\0", " "),
+        "r" if k.reply else "",
+        k.message_id or "",
+    ]
+    return "\0".join([*fields, *k.references]).encode("utf-8", "surrogatepass")
+
+
+def from_cached(seq: int, uid: int, raw: bytes) -> Keys:
+    date, subject, reply, message_id, *refs = raw.decode("utf-8", "surrogatepass").split("\0")
+    return Keys(seq, uid, float(date), subject, bool(reply), message_id or None, refs)
+
+
 def _ids(raw: bytes | None) -> list[str]:
     return [] if raw is None else _MSG_ID.findall(text(unfold(raw)))
 
