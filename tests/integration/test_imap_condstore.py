@@ -98,3 +98,44 @@ def test_conditional_store_between_two_clients(host: MailHost) -> None:
     assert [int(u) for u in re.findall(rb"UID (\d+)", b"".join(rest))] == [2, 3]
     a.close()
     b.close()
+
+
+def test_qresync_after_pop3_deletes_and_a_restart(host: MailHost) -> None:
+    """A phone's quick resync (RFC 7162 §3.2.5): what POP3 deleted and another client
+    flagged while it was away, across a restart of the host."""
+    for n in range(1, 7):
+        host.deliver("alice", message(n))
+    phone = RawIMAP(host)
+    phone.ok("ENABLE QRESYNC")
+    selected = b"".join(phone.ok("SELECT INBOX"))
+    uidvalidity = int(re.search(rb"UIDVALIDITY (\d+)", selected).group(1))  # type: ignore[union-attr]
+    known = int(re.search(rb"HIGHESTMODSEQ (\d+)", selected).group(1))  # type: ignore[union-attr]
+    phone.close()
+
+    pop = pop3_login(host)
+    pop.dele(2)
+    pop.dele(6)  # the newest
+    pop.quit()
+    other = _client(host)
+    other.select_folder("INBOX")
+    other.add_flags([3], [imapclient.SEEN])  # (imapclient names UIDs: message 2 now)
+    other.logout()
+    host.restart()
+
+    phone = RawIMAP(host)
+    phone.ok("ENABLE QRESYNC")
+    tagged, untagged = phone.command(f"SELECT INBOX (QRESYNC ({uidvalidity} {known}))")
+    assert tagged.startswith(b"OK [READ-WRITE]")
+    changes = [x for x in untagged if b"VANISHED" in x or b"FETCH" in x]
+    assert changes[0] == b"* VANISHED (EARLIER) 2,6\r\n"
+    assert len(changes) == 2 and re.match(
+        rb"\* 2 FETCH \(UID 3 FLAGS \(\\Seen\) MODSEQ \(\d+\)\)", changes[1]
+    )
+    # the same answer to a UID FETCH of everything changed since then
+    _, untagged = phone.command(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {known} VANISHED)")
+    assert untagged[0] == b"* VANISHED (EARLIER) 2,6\r\n" and len(untagged) == 2
+    # and an expunge now is a VANISHED response, not EXPUNGE
+    phone.ok("UID STORE 1 +FLAGS.SILENT (\\Deleted)")
+    _, untagged = phone.command("EXPUNGE")
+    assert untagged == [b"* VANISHED 1\r\n"]
+    phone.close()

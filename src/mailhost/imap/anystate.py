@@ -58,14 +58,16 @@ async def cmd_id(s: IMAPSession, args: Args, uid: bool) -> bytes:
 
 @command("ENABLE", AUTH)
 async def cmd_enable(s: IMAPSession, args: Args, uid: bool) -> bytes:
-    """RFC 5161: CONDSTORE is the one extension here that can be enabled; the others
-    asked for are left out of the ENABLED response."""
+    """RFC 5161: CONDSTORE and QRESYNC are the extensions here that can be enabled; the
+    others asked for are left out of the ENABLED response."""
     names = [args.atom().upper()]
     while args.maybe(b" "):
         names.append(args.atom().upper())
     args.end()
-    enabled = b"CONDSTORE" in names
-    s._send(b"* ENABLED CONDSTORE" if enabled else b"* ENABLED")
-    if enabled:
+    enabled = [name for name in (b"CONDSTORE", b"QRESYNC") if name in names]
+    s._send(b" ".join([b"* ENABLED", *enabled]))
+    if b"QRESYNC" in enabled:
+        s.enable_qresync()  # (CONDSTORE too, RFC 7162 §3.2.3)
+    elif enabled:
         s.enable_condstore()
     return b"ENABLE completed"

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 from mailhost.imap import commands as grammar
 from mailhost.imap import mailboxes
-from mailhost.imap.args import Args
+from mailhost.imap.args import Args, ParseError
 from mailhost.imap.dispatch import AUTH, SELECTED, Closed, command
 from mailhost.imap.responses import No
-from mailhost.imap.view import View
+from mailhost.imap.selected import vanished_since
+from mailhost.imap.view import View, format_flags
 from mailhost.imap.wire import quoted
-from mailhost.store.api import Account, FlagListing, Folder
+from mailhost.store.api import Account, FlagListing, Folder, uid_ranges
 
 if TYPE_CHECKING:
     from mailhost.imap.protocol import IMAPSession
@@ -35,12 +36,22 @@ def _open_folder(
 
 async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
     name = grammar.mailbox(args)
-    condstore = args.maybe(b" (")
-    if condstore:
-        # select-params (RFC 4466): CONDSTORE is the one known (RFC 7162 §3.1.8)
-        args.expect(b"CONDSTORE")
+    condstore = False
+    qresync = None
+    if args.maybe(b" ("):
+        # select-params (RFC 4466): CONDSTORE and QRESYNC (RFC 7162 §3.1.8, §3.2.5)
+        while True:
+            if args.maybe(b"QRESYNC "):
+                qresync = grammar.qresync_params(args)
+            else:
+                args.expect(b"CONDSTORE")
+                condstore = True
+            if not args.maybe(b" "):
+                break
         args.expect(b")")
     args.end()
+    if qresync is not None and not s.qresync:
+        raise ParseError("QRESYNC must be enabled first")
     if s.view is not None:
         s._deselect()
         s._send(b"* OK [CLOSED] Previous mailbox closed")
@@ -81,7 +92,11 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
     lines.append(b"* OK [UIDNEXT %d] Predicted next UID" % listing.uidnext)
     # (RFC 7162 §3.1.2.1: with every SELECT, whether CONDSTORE is enabled or not)
     lines.append(b"* OK [HIGHESTMODSEQ %d] Highest" % listing.highestmodseq)
+    s.told_modseq = listing.highestmodseq
     s.write(b"\r\n".join(lines) + b"\r\n")  # one write for the untagged responses
+    view.qresync = s.qresync
+    if qresync is not None and qresync.uidvalidity == listing.uidvalidity:
+        await _resync(s, qresync)
     mode = b"READ-ONLY" if read_only else b"READ-WRITE"
     return (
         b"["
@@ -90,6 +105,24 @@ async def _select(s: IMAPSession, args: Args, read_only: bool) -> bytes:
         + (b"EXAMINE" if args_cmd(s) == b"EXAMINE" else b"SELECT")
         + b" completed"
     )
+
+
+async def _resync(s: IMAPSession, params: grammar.QresyncParams) -> None:
+    """What changed since the client's MODSEQ (RFC 7162 §3.2.5.1): the UIDs expunged
+    meanwhile in one ``VANISHED (EARLIER)``, then the flags of each message changed."""
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    known = params.known
+    top = max(view.uidnext_hint - 1, 0)
+    vanished = await vanished_since(s, params.modseq, known)
+    if vanished:
+        s._send(b"* VANISHED (EARLIER) " + uid_ranges(vanished).encode())
+    out = []
+    for seq, (uid, modseq) in enumerate(zip(view.uids, view.modseqs, strict=True), 1):
+        if modseq > params.modseq and (known is None or known.contains(uid, top)):
+            flags = format_flags(view.flags_for_client(uid))
+            out.append(b"* %d FETCH (UID %d FLAGS %s MODSEQ (%d))\r\n" % (seq, uid, flags, modseq))
+    s.write(b"".join(out))
 
 
 def args_cmd(s: IMAPSession) -> bytes:

@@ -12,6 +12,7 @@ AUTHENTICATED = (
     b"UIDPLUS",
     b"MOVE",
     b"CONDSTORE",
+    b"QRESYNC",
     b"SORT",
     b"THREAD=ORDEREDSUBJECT",
     b"THREAD=REFERENCES",

@@ -472,6 +472,45 @@ def _search_keys(args: Args, charset: str) -> SearchKey:
 SORT_KEYS = frozenset({b"ARRIVAL", b"CC", b"DATE", b"FROM", b"SIZE", b"SUBJECT", b"TO"})
 
 
+@dataclass(frozen=True, slots=True)
+class QresyncParams:
+    """SELECT's ``QRESYNC (uidvalidity modseq [known-uids [seq-match]])`` (RFC 7162 §3.2.5)."""
+
+    uidvalidity: int
+    modseq: int
+    #: The UIDs the client knows of (None: all of them).
+    known: SeqSet | None
+
+
+def qresync_params(args: Args) -> QresyncParams:
+    args.expect(b"(")
+    uidvalidity = args.nz_number()
+    args.sp()
+    modseq = args.mod_sequence()
+    if modseq == 0:
+        raise ParseError("mod-sequence value must not be 0")
+    known = None
+    if args.maybe(b" "):
+        if args.peek() == b"(":
+            _seq_match(args)
+        else:
+            known = sequence_set(args)
+            if args.maybe(b" "):
+                _seq_match(args)
+    args.expect(b")")
+    return QresyncParams(uidvalidity, modseq, known)
+
+
+def _seq_match(args: Args) -> None:
+    """``(known-sequence-set SP known-uid-set)``: a hint for finding expunges, which the
+    store's expunge history makes unneeded; checked and left."""
+    args.expect(b"(")
+    sequence_set(args)
+    args.sp()
+    sequence_set(args)
+    args.expect(b")")
+
+
 def thread_program(args: Args) -> tuple[bytes, SearchKey]:
     """``thread-alg SP search-charset 1*(SP search-key)`` (RFC 5256 §4)."""
     algorithm = args.atom().upper()

@@ -63,6 +63,7 @@ from mailhost.imap.view import View, ViewReset
 from mailhost.store.api import (
     Account,
     Folder,
+    uid_ranges,
 )
 
 log = Logger()
@@ -132,6 +133,10 @@ class IMAPSession:
         self.view: View | None = None
         #: A CONDSTORE enabling command was given (RFC 7162 §3.1): for the connection.
         self.condstore = False
+        #: ENABLE QRESYNC was given (RFC 7162 §3.2): expunges are reported as VANISHED.
+        self.qresync = False
+        #: The HIGHESTMODSEQ the client was last told of the selected mailbox.
+        self.told_modseq = 0
         self._unsubscribe: Callable[[], None] | None = None
         self._recent_claimed: frozenset[int] = frozenset()
         self._busy = False
@@ -535,6 +540,18 @@ class IMAPSession:
             self._send(tag + b" OK " + text)
             self._close()
             return
+        view = self.view
+        if (
+            status == b"OK"
+            and self.condstore
+            and view is not None
+            and view.modseq > self.told_modseq
+            and not text.startswith(b"[")
+        ):
+            # the mailbox changed during the command: its new HIGHESTMODSEQ, so that a
+            # client resyncing later starts from there (as Dovecot tells it)
+            text = b"[HIGHESTMODSEQ %d] " % view.modseq + text
+            self.told_modseq = view.modseq
         self._send(tag + b" " + status + b" " + text)
         if self.after_response is not None:
             after, self.after_response = self.after_response, None
@@ -689,6 +706,25 @@ class IMAPSession:
         if self.view is not None:
             self.view.condstore = True
             self._send(b"* OK [HIGHESTMODSEQ %d] Highest" % self.view.modseq)
+            self.told_modseq = self.view.modseq
+
+    def enable_qresync(self) -> None:
+        """ENABLE QRESYNC (RFC 7162 §3.2.3): CONDSTORE too, and VANISHED for EXPUNGE."""
+        self.enable_condstore()
+        self.qresync = True
+        if self.view is not None:
+            self.view.qresync = True
+
+    def expunged(self, pairs: list[tuple[int, int]]) -> None:
+        """Tell the client of messages this session removed, as ``(seq, uid)``: one
+        ``EXPUNGE`` each, or one ``VANISHED`` under QRESYNC."""
+        if not pairs:
+            return
+        if self.qresync:
+            self._send(b"* VANISHED " + uid_ranges(sorted(u for _, u in pairs)).encode())
+            return
+        for seq, _ in pairs:
+            self._send(b"* %d EXPUNGE" % seq)
 
     def _deselect(self) -> None:
         if self._unsubscribe is not None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from mailhost import errors
 from mailhost.imap import commands as grammar
-from mailhost.imap.args import Args
+from mailhost.imap.args import Args, ParseError
 from mailhost.imap.dispatch import SEL, command
 from mailhost.imap.fetch import run_fetch
 from mailhost.imap.responses import No, to_no
@@ -39,7 +39,7 @@ from mailhost.imap.thread import (
     to_cached,
 )
 from mailhost.imap.view import format_flags
-from mailhost.store.api import DELETED, FlagMode, MessageInfo, uid_ranges
+from mailhost.store.api import DELETED, ChangeKind, FlagMode, MessageInfo, uid_ranges
 
 if TYPE_CHECKING:
     from mailhost.imap.protocol import IMAPSession
@@ -70,10 +70,9 @@ async def _expunge_deleted(s: IMAPSession, only: set[int] | None, report: bool) 
         return folder.expunge(wanted) if wanted else []
 
     removed = await s.run(expunge)
-    for u in removed:
-        seq = view.remove(u)
-        if report and seq is not None:
-            s._send(b"* %d EXPUNGE" % seq)
+    pairs = [(seq, u) for u in removed if (seq := view.remove(u)) is not None]
+    if report:
+        s.expunged(pairs)
 
 
 @command("CLOSE", SEL)
@@ -198,6 +197,37 @@ async def _infos(s: IMAPSession) -> dict[int, MessageInfo]:
     return infos
 
 
+async def vanished_since(s: IMAPSession, modseq: int, within: grammar.SeqSet | None) -> list[int]:
+    """UIDs of ``within`` (all when None) expunged since ``modseq`` that the session's
+    view does not hold, ascending: from the store's expunge history, or, where that no
+    longer reaches back so far, every such UID below UIDNEXT the mailbox does not hold.
+
+    ``*`` stands for the highest UID there can be, not the highest one left: the message
+    expunged is often the newest (``UID FETCH 1:* (UID) (CHANGEDSINCE n VANISHED)``)."""
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    held = view.flags
+    changes = await s.run(folder.changes_since, modseq)
+    if not changes.reset:
+        return sorted(
+            c.uid
+            for c in changes.changes
+            if c.kind is ChangeKind.EXPUNGE
+            and c.uid not in held
+            and (within is None or within.contains(c.uid, _ANY_UID))
+        )
+    top = (await s.run(folder.list_flags)).uidnext - 1
+    bounds = [(1, top)] if within is None else within.bounds(top)
+    out: set[int] = set()
+    for lo, hi in bounds:
+        out.update(u for u in range(max(lo, 1), min(hi, top) + 1) if u not in held)
+    return sorted(out)
+
+
+#: The highest UID there can be (RFC 3501 ``nz-number``).
+_ANY_UID = 0xFFFFFFFF
+
+
 @command("SORT", SEL)
 async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
     """RFC 5256: what SEARCH finds, in the criteria's order (keys in :mod:`sort`).
@@ -291,15 +321,29 @@ async def cmd_fetch(s: IMAPSession, args: Args, uid: bool) -> bytes:
     args.sp()
     items = grammar.fetch_items(args)
     changed_since = None
+    vanished = False
     if args.maybe(b" ("):
-        # fetch-modifier (RFC 4466); CHANGEDSINCE is RFC 7162 §3.1.4
-        args.expect(b"CHANGEDSINCE ")
-        changed_since = args.mod_sequence()
+        # fetch-modifiers (RFC 4466): CHANGEDSINCE (RFC 7162 §3.1.4), VANISHED (§3.2.6)
+        while True:
+            if args.maybe(b"CHANGEDSINCE "):
+                changed_since = args.mod_sequence()
+            else:
+                args.expect(b"VANISHED")
+                vanished = True
+            if not args.maybe(b" "):
+                break
         args.expect(b")")
     args.end()
+    if vanished and not (uid and s.qresync and changed_since is not None):
+        raise ParseError("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled")
     uids = s.resolve(seqset, uid)
     if changed_since is not None or any(it.name == b"MODSEQ" for it in items):
         s.enable_condstore()
+    if vanished:
+        assert changed_since is not None
+        gone = await vanished_since(s, changed_since, seqset)
+        if gone:
+            s._send(b"* VANISHED (EARLIER) " + uid_ranges(gone).encode())
     if changed_since is not None:
         view = s.view
         assert view is not None
@@ -433,10 +477,7 @@ async def _copy(s: IMAPSession, args: Args, uid: bool, move: bool) -> bytes:
     if move:
         if code:
             s._send(b"* OK " + code + b"Moved")
-        for src, _ in pairs:
-            seq = view.remove(src)
-            if seq is not None:
-                s._send(b"* %d EXPUNGE" % seq)
+        s.expunged([(seq, src) for src, _ in pairs if (seq := view.remove(src)) is not None])
         return verb + b" completed"
     return code + verb + b" completed"
 

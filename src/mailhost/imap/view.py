@@ -18,7 +18,7 @@ from array import array
 from collections.abc import Iterable
 
 from mailhost.imap.wire import plist
-from mailhost.store.api import RECENT, SYSTEM_FLAGS, ChangeKind, ChangeSet, MessageInfo
+from mailhost.store.api import RECENT, SYSTEM_FLAGS, ChangeKind, ChangeSet, MessageInfo, uid_ranges
 
 
 class ViewReset(Exception):
@@ -65,6 +65,8 @@ class View:
         self.modseq = modseq
         #: CONDSTORE is enabled (RFC 7162 §3.1): flag updates carry MODSEQ.
         self.condstore = False
+        #: QRESYNC is enabled (RFC 7162 §3.2): expunges are reported as VANISHED.
+        self.qresync = False
         #: UIDs in sequence order (ascending), as the client knows them.
         self.uids: list[int] = list(uids)
         #: ``modseqs[i]`` is the MODSEQ of ``uids[i]`` (8 octets a message).
@@ -233,10 +235,15 @@ class View:
         """The untagged responses now due (without CRLF), in the order RFC 3501 implies."""
         out: list[bytes] = self.keyword_lines([*self.new.values(), *self.changed.values()])
         if allow_expunge and self.gone:
+            removed = []
             for uid in sorted(self.gone):
                 seq = self.remove(uid)
                 if seq is not None:
-                    out.append(b"* %d EXPUNGE" % seq)
+                    removed.append(uid)
+                    if not self.qresync:
+                        out.append(b"* %d EXPUNGE" % seq)
+            if removed and self.qresync:
+                out.append(b"* VANISHED " + uid_ranges(removed).encode())
             self.gone.clear()
         if self.new:
             for uid in sorted(self.new):
