@@ -5,6 +5,10 @@ picture built only from what it was told (EXISTS, EXPUNGE and FETCH responses); 
 every command the picture must still be a consistent one (RFC 3501 §5.2, §7.4.1), and
 after a NOOP it must equal the model, as must the store.  Commands on a message another
 session expunged follow RFC 2180 as documented in docs/clients.md.
+
+The third session has QRESYNC enabled (RFC 7162): it is told of expunges with VANISHED,
+every MODSEQ it sees only grows, and at each check a client that left at the previous one
+comes back with ``SELECT (QRESYNC ...)`` and must reach the model from what it is sent.
 """
 
 from __future__ import annotations
@@ -24,20 +28,55 @@ _FETCH = re.compile(rb"\* (\d+) FETCH \((.*)\)\r\n$", re.S)
 _UID = re.compile(rb"\bUID (\d+)")
 _FLAG_LIST = re.compile(rb"\bFLAGS \(([^)]*)\)")
 _NO_GONE = b"NO [EXPUNGEISSUED]"
+_VANISHED = re.compile(rb"\* VANISHED (\(EARLIER\) )?([\d:,]+)\r\n$")
+_MODSEQ = re.compile(rb"\bMODSEQ \((\d+)\)")
+_HIGHEST = re.compile(rb"\[HIGHESTMODSEQ (\d+)\]")
+_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+
+
+def uid_set(text: bytes) -> list[int]:
+    out: list[int] = []
+    for part in text.split(b","):
+        lo, _, hi = part.partition(b":")
+        out += range(int(lo), int(hi or lo) + 1)
+    return out
 
 
 class Session(RawIMAP):
     """A session's picture of INBOX: UID and flags by sequence number, from its responses."""
 
-    def __init__(self, host: MailHost) -> None:
+    def __init__(self, host: MailHost, qresync: bool = False) -> None:
         super().__init__(host)
         self.uids: list[int | None] = []
         self.flags: list[frozenset[str] | None] = []
-        self.take(self.ok("SELECT INBOX"))
+        self.qresync = qresync
+        #: (QRESYNC) the MODSEQ last seen of each UID, and HIGHESTMODSEQ as last told
+        self.modseqs: dict[int, int] = {}
+        self.highest = 0
+        if qresync:
+            self.ok("ENABLE QRESYNC")
+        selected = self.ok("SELECT INBOX")
+        self.uidvalidity = int(_UIDVALIDITY.search(b"".join(selected)).group(1))  # type: ignore[union-attr]
+        self.take(selected)
+
+    def command(self, text: str | bytes) -> tuple[bytes, list[bytes]]:
+        status, untagged = super().command(text)
+        for code in _HIGHEST.finditer(status + b"".join(untagged)):
+            assert int(code.group(1)) >= self.highest, (status, self.highest)
+            self.highest = int(code.group(1))
+        return status, untagged
 
     def take(self, untagged: list[bytes], expunge_allowed: bool = True) -> None:
         """Apply the responses in the order sent, then learn what is still unknown."""
         for resp in untagged:
+            if m := _VANISHED.match(resp):
+                assert self.qresync and not m.group(1), resp
+                assert expunge_allowed, untagged  # as EXPUNGE (RFC 7162 §3.2.10)
+                for uid in uid_set(m.group(2)):
+                    n = self.uids.index(uid) + 1  # only UIDs the session holds
+                    del self.uids[n - 1], self.flags[n - 1]
+            elif _EXPUNGE.match(resp):
+                assert not self.qresync, resp  # VANISHED instead, once enabled
             if m := _EXPUNGE.match(resp):
                 assert expunge_allowed, untagged  # never during FETCH, STORE, SEARCH
                 n = int(m.group(1))
@@ -56,6 +95,13 @@ class Session(RawIMAP):
                     self.uids[n - 1] = int(uid.group(1))
                 if flags := _FLAG_LIST.search(items):
                     self.flags[n - 1] = frozenset(flags.group(1).decode().split()) - {"\\Recent"}
+                if self.qresync and (modseq := _MODSEQ.search(items)):
+                    # every flag update carries UID and MODSEQ (STORE .SILENT: only those),
+                    # and a MODSEQ never goes back
+                    uid_of = self.uids[n - 1]
+                    assert uid_of is not None and uid, resp
+                    assert int(modseq.group(1)) >= self.modseqs.get(uid_of, 0), resp
+                    self.modseqs[uid_of] = int(modseq.group(1))
         unknown = [str(n) for n, uid in enumerate(self.uids, 1) if uid is None]
         unknown += [str(n) for n, f in enumerate(self.flags, 1) if f is None]
         if unknown:
@@ -83,7 +129,9 @@ class Mix:
         self.model: dict[int, frozenset[str]] = {}
         self.message_ids: dict[bytes, int] = {}
         self.sent = 0
-        self.sessions = [Session(host) for _ in range(3)]
+        self.sessions = [Session(host), Session(host), Session(host, qresync=True)]
+        #: what a QRESYNC client that left at the last check knew: MODSEQ and picture
+        self.away: tuple[int, dict[int, frozenset[str]]] | None = None
 
     def new_message(self) -> bytes:
         self.sent += 1
@@ -215,6 +263,50 @@ class Mix:
             assert s.uids == sorted(self.model)
         stored = self.host.account("alice").folder("INBOX").list_messages()
         assert {m.uid: frozenset(m.flags) - {"\\Recent"} for m in stored} == self.model
+        self.come_back()
+
+    def come_back(self) -> None:
+        """The QRESYNC client that left at the last check resyncs (RFC 7162 §3.2.5) and
+        must reach the model from what it is sent; then it leaves again, knowing now."""
+        qr = self.sessions[2]
+        if self.away is not None:
+            modseq, left = self.away
+            picture = dict(left)
+            phone = RawIMAP(self.host)
+            phone.ok("ENABLE QRESYNC")
+            status, untagged = phone.command(f"SELECT INBOX (QRESYNC ({qr.uidvalidity} {modseq}))")
+            assert status.startswith(b"OK"), status
+            for resp in untagged:
+                if m := _VANISHED.match(resp):
+                    assert m.group(1), resp  # (EARLIER)
+                    for uid in uid_set(m.group(2)):
+                        picture.pop(uid, None)
+                elif m := _FETCH.match(resp):
+                    uid = _UID.search(m.group(2))
+                    flags = _FLAG_LIST.search(m.group(2))
+                    assert uid and flags and _MODSEQ.search(m.group(2)), resp
+                    picture[int(uid.group(1))] = frozenset(flags.group(1).decode().split()) - {
+                        "\\Recent"
+                    }
+            phone.close()
+            assert picture == self.model, (modseq, picture, self.model)
+            # the live QRESYNC session gives the same delta from its own view of the MODSEQs
+            again = dict(left)
+            status, untagged = qr.command(f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {modseq} VANISHED)")
+            assert status.startswith(b"OK"), status
+            for resp in untagged:
+                if (m := _VANISHED.match(resp)) and m.group(1):
+                    for uid in uid_set(m.group(2)):
+                        again.pop(uid, None)
+                elif (m := _FETCH.match(resp)) and (uid := _UID.search(m.group(2))):
+                    flags = _FLAG_LIST.search(m.group(2))
+                    assert flags, resp
+                    again[int(uid.group(1))] = frozenset(flags.group(1).decode().split()) - {
+                        "\\Recent"
+                    }
+            qr.take([r for r in untagged if not r.startswith(b"* VANISHED (EARLIER)")])
+            assert again == self.model, (modseq, again, self.model)
+        self.away = (qr.highest, qr.picture())
 
     def close(self) -> None:
         for s in self.sessions:
