@@ -171,6 +171,14 @@ class Host:
     def inbox(self, user: str = "alice"):  # type: ignore[no-untyped-def]
         return self.store.account(user).folder("INBOX")
 
+    def expunge_elsewhere(self, seq: int) -> None:
+        """Message ``seq`` of alice's INBOX expunged by another session."""
+        other = self.connect()
+        other.login()
+        other.select()
+        other.cmd(f"x STORE {seq} +FLAGS.SILENT (\\Deleted)")
+        other.cmd("y EXPUNGE")
+
     def deliver(
         self, data: bytes = MESSAGE, user: str = "alice", flags: tuple[str, ...] = ()
     ) -> int:

@@ -174,11 +174,7 @@ def test_idle_reports_vanished(ten: Host) -> None:
     c = _client(ten)
     _state(c)
     assert c.cmd("a IDLE") == b"+ idling\r\n"
-    other = ten.connect()
-    other.login()
-    other.select()
-    other.cmd("x STORE 6 +FLAGS.SILENT (\\Deleted)")
-    other.cmd("y EXPUNGE")
+    ten.expunge_elsewhere(6)
     ten.let_idle_see()
     assert b"* VANISHED 6\r\n" in c.take()
     assert re.fullmatch(rb"a OK \[HIGHESTMODSEQ \d+\] IDLE terminated\r\n", c.send(b"DONE\r\n"))

@@ -129,11 +129,7 @@ def test_no_expunge_during_sort(host: Host) -> None:
     a = host.connect()
     a.login()
     a.select()
-    b = host.connect()
-    b.login()
-    b.select()
-    b.cmd("x STORE 2 +FLAGS (\\Deleted)")
-    b.cmd("y EXPUNGE")
+    host.expunge_elsewhere(2)
     answer = a.cmd("c SORT (SUBJECT) UTF-8 ALL")
     assert b"EXPUNGE" not in answer
     assert b"* SORT 1 3" in answer  # message 2 is gone, the others keep their numbers

@@ -99,11 +99,7 @@ def test_no_expunge_during_thread(host: Host, algorithm: str) -> None:
     a = host.connect()
     a.login()
     a.select()
-    b = host.connect()
-    b.login()
-    b.select()
-    b.cmd("x STORE 2 +FLAGS (\\Deleted)")
-    b.cmd("y EXPUNGE")
+    host.expunge_elsewhere(2)
     answer = a.cmd(f"c THREAD {algorithm} UTF-8 ALL")
     assert b"EXPUNGE" not in answer and b"* THREAD (1)(3)" in answer
     assert b"* 2 EXPUNGE" in a.cmd(f"d UID THREAD {algorithm} UTF-8 ALL")

@@ -183,6 +183,17 @@ async def _found(s: IMAPSession, key: grammar.SearchKey) -> list[int]:
     return [c.seq - 1 for c in found]
 
 
+async def _found_with_listing(
+    s: IMAPSession, key: grammar.SearchKey
+) -> tuple[list[int], dict[int, MessageInfo]]:
+    """:func:`_found` and the listing (SORT and THREAD need dates and sizes); a MODSEQ
+    key enables CONDSTORE, as in SEARCH."""
+    if "MODSEQ" in key_kinds(key):
+        s.enable_condstore()
+    positions = await _found(s, key)
+    return positions, await _infos(s)
+
+
 async def _infos(s: IMAPSession) -> dict[int, MessageInfo]:
     """Sizes and internal dates of the session's messages (listing the folder once)."""
     view, folder = s.view, s.folder
@@ -238,11 +249,8 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
     criteria, key = grammar.sort_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
-    if "MODSEQ" in key_kinds(key):
-        s.enable_condstore()
     uids = view.uids
-    positions = await _found(s, key)
-    infos = await _infos(s)
+    positions, infos = await _found_with_listing(s, key)
     from_header = header_criteria(criteria)
     wanted = [CACHE_PREFIX + k for k in from_header]
     cache = s.structures
@@ -284,11 +292,9 @@ async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
     algorithm, key = grammar.thread_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
-    if "MODSEQ" in key_kinds(key):
-        s.enable_condstore()
     uids = view.uids
-    found = [(p + 1, uids[p]) for p in await _found(s, key)]
-    infos = await _infos(s)
+    positions, infos = await _found_with_listing(s, key)
+    found = [(p + 1, uids[p]) for p in positions]
     # what was read of each message before is in the host's structure cache
     cache = s.structures
     folder_id, uidvalidity = view.folder_id, view.uidvalidity
