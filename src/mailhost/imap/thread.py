@@ -178,7 +178,8 @@ def references(keys: list[Keys]) -> list[Node]:
         else:
             node.unlink()
     # (2) the root set; (3) dummies pruned
-    roots = _prune([n for n in _all_nodes(table.values(), messages) if n.parent is None], True)
+    every = {id(n): n for n in [*messages, *table.values()]}.values()
+    roots = _prune([n for n in every if n.parent is None], True)
     for root in roots:
         root.parent = None
     # (4) sorted by sent date (a dummy by its first child, children sorted first)
@@ -192,13 +193,6 @@ def references(keys: list[Keys]) -> list[Node]:
         _sort_children(root)
     roots.sort(key=_node_order)
     return roots
-
-
-def _all_nodes(table_nodes: object, messages: list[Node]) -> list[Node]:
-    seen: dict[int, Node] = {}
-    for n in [*messages, *table_nodes]:  # type: ignore[misc]
-        seen.setdefault(id(n), n)
-    return list(seen.values())
 
 
 def _prune(nodes: list[Node], top: bool) -> list[Node]:

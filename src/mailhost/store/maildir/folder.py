@@ -258,31 +258,30 @@ class MaildirFolder:
     def set_flags(
         self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode
     ) -> list[MessageInfo]:
-        self._check_writable()
-        flagset = clean_flags(flags)
-        uids = list(uids)
-        with self._state.hold() as st:
-            self._synced(st, scan=False)
-            changed = st.set_flags(uids, flagset, mode)
-            st.flush()
-            st.measure(changed)
-            return [st.info(st.msgs[u]) for u in changed if u in st.msgs]
+        return self._set_flags(list(uids), flags, mode, None)[0]
 
     @disk_errors
     def set_flags_unchanged_since(
         self, uids: Iterable[int], flags: Iterable[str], mode: FlagMode, modseq: int
     ) -> tuple[list[MessageInfo], list[int]]:
+        return self._set_flags(sorted(set(uids)), flags, mode, modseq)
+
+    def _set_flags(
+        self, uids: list[int], flags: Iterable[str], mode: FlagMode, unchanged_since: int | None
+    ) -> tuple[list[MessageInfo], list[int]]:
+        """The messages changed, and those left alone for having a MODSEQ above
+        ``unchanged_since`` (checked under the same lock as the change)."""
         self._check_writable()
         flagset = clean_flags(flags)
-        wanted = sorted(set(uids))
+        modified: list[int] = []
         with self._state.hold() as st:
             self._synced(st, scan=False)
-            msgs = st.msgs
-            modified = [u for u in wanted if u in msgs and msgs[u].modseq > modseq]
-            if modified:
+            if unchanged_since is not None:
+                msgs = st.msgs
+                modified = [u for u in uids if u in msgs and msgs[u].modseq > unchanged_since]
                 skip = set(modified)
-                wanted = [u for u in wanted if u not in skip]
-            changed = st.set_flags(wanted, flagset, mode)
+                uids = [u for u in uids if u not in skip]
+            changed = st.set_flags(uids, flagset, mode)
             st.flush()
             st.measure(changed)
             return [st.info(st.msgs[u]) for u in changed if u in st.msgs], modified
