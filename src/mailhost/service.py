@@ -27,6 +27,21 @@ from mailhost.store.api import Store
 log = Logger(namespace="mailhost")
 
 
+class ParseHelperService(Service):
+    """Starts the IMAP parse helper processes with the application and stops them."""
+
+    def __init__(self, helpers: Any) -> None:
+        self.helpers = helpers
+
+    def startService(self) -> None:
+        super().startService()
+        self.helpers.start()
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.helpers.stop()
+
+
 class ThreadPoolService(Service):
     """Starts a thread pool with the application and stops it last."""
 
@@ -128,6 +143,8 @@ class MailHostService(MultiService):
     tls: Any = None
     #: Where disk work runs (the service's thread pool).
     blocking: Any = None
+    #: The IMAP parse helper processes (None when ``imap.parse_processes`` is 0).
+    parse_helpers: Any = None
     listeners: list[ListenerService] = field(default_factory=list)
     _on_stop: list[Callable[[], None]] = field(default_factory=list)
 
@@ -212,6 +229,14 @@ def build_service(
     if watcher is not None:
         watcher.setServiceParent(host)
 
+    parse_helpers = None
+    if config.imap.parse_processes and (config.imap.listen or config.imap.listen_tls):
+        from mailhost.imap.parse_helper import ParseHelpers
+
+        parse_helpers = ParseHelpers(config.imap.parse_processes)
+        ParseHelperService(parse_helpers).setServiceParent(host)
+        host.parse_helpers = parse_helpers
+
     tls = None
     uses_tls = (
         config.pop3.listen_tls or config.imap.listen_tls or config.pop3.stls or config.imap.starttls
@@ -246,6 +271,7 @@ def build_service(
             clock=reactor,
             max_message_size=config.store.max_message_size,
             admission=admission,
+            parse_helpers=parse_helpers,
         )
 
     plan: list[tuple[str, tuple[str, ...], Callable[[bool], IProtocolFactory], bool]] = [

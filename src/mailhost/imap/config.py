@@ -43,6 +43,11 @@ class IMAPConfig:
     #: phone reconnecting, webmail showing the next page) reads and parses no message; a
     #: message takes a few hundred octets, so 64 holds about 150,000.  0: keep none.
     structure_cache_mb: int = 64
+    #: Helper processes that build ENVELOPE and BODYSTRUCTURE beside the host's own
+    #: process, so that a client asking for those of many messages at once (a folder
+    #: opened for the first time) has them parsed on more than one core.  One per core
+    #: beyond the first is the most that helps; 0: parse in the host's process only.
+    parse_processes: int = 1
     #: Messages one MULTIAPPEND command (RFC 3502) may carry.
     max_append_messages: int = 100
     #: Text of the untagged OK greeting after the capability list.
@@ -68,6 +73,8 @@ class IMAPConfig:
             raise ConfigValueError("chunk_size", "must be at least 1024")
         if not 0 <= self.structure_cache_mb <= 65536:
             raise ConfigValueError("structure_cache_mb", "must be between 0 and 65536")
+        if not 0 <= self.parse_processes <= 64:
+            raise ConfigValueError("parse_processes", "must be between 0 and 64")
         if self.max_append_messages < 1:
             raise ConfigValueError("max_append_messages", "must be at least 1")
         if any(c in self.greeting for c in "\r\n\0"):

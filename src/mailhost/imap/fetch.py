@@ -38,9 +38,9 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
 
 from mailhost.errors import MessageGone
-from mailhost.imap.bodystructure import bodystructure
 from mailhost.imap.commands import FetchItem, format_date_time
 from mailhost.imap.envelope import envelope
+from mailhost.imap.parse_helper import ParseHelpers, Share, structure_item
 from mailhost.imap.responses import No
 from mailhost.imap.sections import UnknownTransferEncoding, binary_section, partial, section_bytes
 from mailhost.imap.structures import StructureCache
@@ -49,6 +49,8 @@ from mailhost.mime.structure import parse
 from mailhost.store.api import SEEN, FlagMode, Folder, MessageInfo
 
 if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+
     from mailhost.imap.protocol import IMAPSession
 
 _CACHE_ENTRIES = 8
@@ -60,6 +62,9 @@ _HEADER_CHUNK = 16 * 1024
 _HEADER_LIMIT = 256 * 1024
 #: Messages one blocking call reads and parses.
 _BATCH = 256
+#: Messages a batch of ENVELOPE and BODYSTRUCTURE takes when helper processes share it:
+#: the more each is given at once, the less they wait on each other.
+_SHARED_BATCH = 1024
 #: Whole messages one blocking call reads stop once this many octets are held.
 _BATCH_BYTES = 1024 * 1024
 #: FETCH items answered from the listing alone (no message is read).
@@ -261,6 +266,8 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     loaded: dict[int, tuple[bytes, Any]] = {}
     tried: set[int] = set()
     out: list[bytes] = []
+    #: The next batch being read and built into the cache while this one is answered.
+    ahead: Deferred[None] | None = None
     # the sequence number after the last one found: the next asked for, usually
     after = 0
     for index, u in enumerate(live):
@@ -282,7 +289,10 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
                 s.write(b"".join(out))
                 out = []
                 await s.drain()
-            batch = live[index : index + _BATCH]
+            if ahead is not None:
+                await ahead
+                ahead = None
+            batch = live[index : index + (_SHARED_BATCH if s.parse_helpers else _BATCH)]
             # a client often asks for BODYSTRUCTURE and then for parts of that message
             loaded = {}
             known = {} if cache is None else _known_structures(cache, view, batch, names)
@@ -294,9 +304,12 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
             tried = set(loaded) | set(known)
             if need and cache is not None:
                 # built where the messages are read, off the reactor
-                values, done, recent = await s.run(
-                    load_structures, folder, need, header_only, names
+                values, done, recent, share = await s.run(
+                    load_structures, folder, need, header_only, names, s.parse_helpers
                 )
+                if share is not None:
+                    # what helpers build goes to the cache while this part is answered
+                    ahead = _collect(s, cache, share, (view.folder_id, view.uidvalidity))
                 for b, kept in values.items():
                     known[b] = kept
                     cache.add((view.folder_id, view.uidvalidity, b), kept)
@@ -344,6 +357,25 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     if out:
         s.write(b"".join(out))
     return complete
+
+
+def _collect(
+    s: IMAPSession, cache: StructureCache, share: Share, mailbox: tuple[str, int]
+) -> Deferred[None]:
+    """Gather what helpers built of a batch of ``mailbox`` (folder id, UIDVALIDITY) into
+    ``cache``, off the reactor; frees the helpers whatever becomes of the session.
+
+    The batch's loop meets those messages after answering the part built in-process, and
+    finds them in the cache.  The Deferred never fails: a message no helper built is read
+    when its turn comes, and answered as that read goes."""
+    folder_id, uidvalidity = mailbox
+
+    def keep(built: dict[int, dict[bytes, bytes]]) -> None:
+        for uid, kept in built.items():
+            cache.add((folder_id, uidvalidity, uid), kept)
+
+    d: Deferred[dict[int, dict[bytes, bytes]]] = s.run(share.collect)
+    return d.addCallbacks(keep, lambda _failure: None)
 
 
 def _known_structures(
@@ -399,25 +431,50 @@ def load_parsed(
 
 
 def load_structures(
-    folder: Folder, uids: list[int], header_only: bool, names: list[bytes]
-) -> tuple[dict[int, dict[bytes, bytes]], int, list[tuple[int, bytes, Any]]]:
+    folder: Folder,
+    uids: list[int],
+    header_only: bool,
+    names: list[bytes],
+    helpers: ParseHelpers | None = None,
+) -> tuple[dict[int, dict[bytes, bytes]], int, list[tuple[int, bytes, Any]], Share | None]:
     """The items of ``names`` (ENVELOPE, BODYSTRUCTURE, BODY) of several messages, built
     in the trip off the reactor that reads them.  Blocking.
 
     Returns them by UID (gone messages left out), how many of ``uids`` were tried (as
-    :func:`load_parsed`), and the last few messages parsed, for the session's cache.
+    :func:`load_parsed`), the last few messages parsed, for the session's cache, and the
+    share of ``uids`` handed to idle ``helpers``, if any: the messages after those tried,
+    still being built, to be collected with :meth:`Share.collect`.
     """
     if header_only:  # ENVELOPE alone
         got = load_headers(folder, uids)
         recent = [(uid, *got[uid]) for uid in list(got)[-_CACHE_ENTRIES:]]
-        return {u: {b"ENVELOPE": envelope(p, d)} for u, (d, p) in got.items()}, len(uids), recent
-    # (the loop of a client's message list: one pass per message, no call it can spare)
-    want_envelope = b"ENVELOPE" in names
-    want_structure = b"BODYSTRUCTURE" in names
-    want_body = b"BODY" in names
-    read = folder.read_message
+        envelopes = {u: {b"ENVELOPE": envelope(p, d)} for u, (d, p) in got.items()}
+        return envelopes, len(uids), recent, None
+    own, share = uids, None
+    if helpers is not None:
+        own, share = helpers.share(folder, uids, names)
     values: dict[int, dict[bytes, bytes]] = {}
     last: dict[int, tuple[bytes, Any]] = {}
+    try:
+        done = _build_each(folder, own, names, values, last)
+    except BaseException:
+        if share is not None:
+            share.collect()  # (frees the helpers)
+        raise
+    return values, done, [(uid, *got) for uid, got in last.items()], share
+
+
+def _build_each(
+    folder: Folder,
+    uids: list[int],
+    names: list[bytes],
+    values: dict[int, dict[bytes, bytes]],
+    last: dict[int, tuple[bytes, Any]],
+) -> int:
+    """Read, parse and build ``names`` of each message into ``values``, keeping the last
+    few parsed in ``last``; how many were tried (fewer once ``_BATCH_BYTES`` were read)."""
+    # (the loop of a client's message list: one pass per message, no call it can spare)
+    read = folder.read_message
     held = 0
     done = 0
     for uid in uids:
@@ -427,28 +484,14 @@ def load_structures(
         except MessageGone:
             continue
         part = parse(data)
-        kept = {}
-        if want_envelope:
-            kept[b"ENVELOPE"] = envelope(part, data)
-        if want_structure:
-            kept[b"BODYSTRUCTURE"] = bodystructure(part, data, True)
-        if want_body:
-            kept[b"BODY"] = bodystructure(part, data, False)
-        values[uid] = kept
+        values[uid] = {name: structure_item(name, part, data) for name in names}
         if len(last) == _CACHE_ENTRIES:
             del last[next(iter(last))]
         last[uid] = (data, part)
         held += len(data)
         if held >= _BATCH_BYTES:
             break
-    return values, done, [(uid, *got) for uid, got in last.items()]
-
-
-def _structure(name: bytes, part: Any, data: bytes) -> bytes:
-    """ENVELOPE, BODYSTRUCTURE or BODY of a parsed message."""
-    if name == b"ENVELOPE":
-        return envelope(part, data)
-    return bodystructure(part, data, name == b"BODYSTRUCTURE")
+    return done
 
 
 async def _fetch_listing(
@@ -569,7 +612,7 @@ def _format(
             value = None if structures is None else structures.get(name)
             if value is None:
                 assert parsed is not None
-                value = _structure(name, parsed[1], parsed[0])
+                value = structure_item(name, parsed[1], parsed[0])
                 if structures is not None:
                     structures[name] = value
             pieces.append(name + b" " + value)

@@ -55,6 +55,7 @@ from mailhost.imap.dispatch import (
     UID_COMMANDS,
     Closed,
 )
+from mailhost.imap.parse_helper import ParseHelpers
 from mailhost.imap.parser import Command, CommandReader, Continue, Rejected
 from mailhost.imap.responses import KNOWN, Bad, No, to_no
 from mailhost.imap.session import Limits
@@ -109,6 +110,7 @@ class IMAPSession:
         max_message_size: int,
         limits: Limits | None = None,
         structures: StructureCache | None = None,
+        parse_helpers: ParseHelpers | None = None,
     ) -> None:
         self.conn = conn
         self.config = config
@@ -125,6 +127,8 @@ class IMAPSession:
         self.limits = limits or Limits(0, 0)
         #: ENVELOPE, BODYSTRUCTURE and BODY kept for every session of the host (or None).
         self.structures = structures
+        #: Processes that build a share of a big batch of those (or None).
+        self.parse_helpers = parse_helpers
         self.reader = CommandReader(config.max_line_length, self._big_literal_limit)
         self.state = NOT_AUTHENTICATED
         self.user: MailUser | None = None

@@ -23,6 +23,7 @@ from mailhost.auth.api import Authenticator
 from mailhost.blocking import Blocking
 from mailhost.changes import ChangeHub
 from mailhost.imap.config import IMAPConfig
+from mailhost.imap.parse_helper import ParseHelpers
 from mailhost.imap.protocol import IMAPSession
 from mailhost.imap.session import Limits
 from mailhost.imap.structures import StructureCache
@@ -68,6 +69,7 @@ class IMAPServerProtocol(HeldGreeting, Protocol):
             max_message_size=f.max_message_size,
             limits=f.limits,
             structures=f.structures,
+            parse_helpers=f.parse_helpers,
         )
         if not f.limits.connect(self._ip):
             self.session.refuse("Too many connections from your address")
@@ -174,6 +176,7 @@ class IMAPFactory(ServerFactory):
         clock: IReactorTime | None = None,
         max_message_size: int = 64 * 1024 * 1024,
         admission: Admission | None = None,
+        parse_helpers: ParseHelpers | None = None,
     ) -> None:
         if clock is None:
             from twisted.internet import reactor
@@ -199,6 +202,8 @@ class IMAPFactory(ServerFactory):
             size = config.structure_cache_mb * 1024 * 1024
             _STRUCTURES[changes] = StructureCache(size) if size else None
         self.structures = _STRUCTURES[changes]
+        #: The host's parse helper processes (None: parse in this process only).
+        self.parse_helpers = parse_helpers
         #: Shared by every listener of the host (None: greet at once).
         self.admission = admission or Admission(clock, 0, 0.0)
         #: Open connections, so a stopping host can close them.

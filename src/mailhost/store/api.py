@@ -212,6 +212,11 @@ class Folder(Protocol):
     def read_message(self, uid: int) -> bytes:
         """The whole message as :meth:`open_message` streams it."""
 
+    def message_files(self, uids: Iterable[int]) -> list[tuple[int, str, int]]:
+        """``(uid, absolute path, CRLF size or -1)`` of each message kept in a file, as
+        last seen, so that another process can read them (it must expect a file to have
+        been renamed or removed since).  Empty where messages are not files."""
+
     def read_header(self, uid: int) -> bytes:
         """The message's header block (CRLF form, up to and including the empty line).
 

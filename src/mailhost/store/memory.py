@@ -172,6 +172,9 @@ class MemoryFolder:
             m = self._alive().messages.get(uid)
             return m.info if m else None
 
+    def message_files(self, uids: Iterable[int]) -> list[tuple[int, str, int]]:
+        return []
+
     def read_message(self, uid: int) -> bytes:
         with self._account._lock:
             m = self._alive().messages.get(uid)

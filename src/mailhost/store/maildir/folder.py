@@ -170,6 +170,19 @@ class MaildirFolder:
             os.close(fd)
         return data if len(data) == vsize else to_crlf(data)
 
+    def message_files(self, uids: Iterable[int]) -> list[tuple[int, str, int]]:
+        st = self._state
+        base = os.path.abspath(st.dir)
+        if not base.endswith(os.sep):
+            base += os.sep
+        msgs = st.msgs
+        out = []
+        for uid in uids:
+            m = msgs.get(uid)
+            if m is not None:
+                out.append((uid, base + m.name, m.vsize))
+        return out
+
     @disk_errors
     def read_header(self, uid: int) -> bytes:
         fd, _vsize = self._open_fd(uid)
