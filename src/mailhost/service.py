@@ -230,12 +230,14 @@ def build_service(
         watcher.setServiceParent(host)
 
     parse_helpers = None
-    if config.imap.parse_processes and (config.imap.listen or config.imap.listen_tls):
-        from mailhost.imap.parse_helper import ParseHelpers
+    if config.imap.listen or config.imap.listen_tls:
+        from mailhost.imap.parse_helper import ParseHelpers, helpers_wanted
 
-        parse_helpers = ParseHelpers(config.imap.parse_processes)
-        ParseHelperService(parse_helpers).setServiceParent(host)
-        host.parse_helpers = parse_helpers
+        wanted = helpers_wanted(config.imap.parse_processes)
+        if wanted:
+            parse_helpers = ParseHelpers(wanted)
+            ParseHelperService(parse_helpers).setServiceParent(host)
+            host.parse_helpers = parse_helpers
 
     tls = None
     uses_tls = (

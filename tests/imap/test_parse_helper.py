@@ -252,3 +252,12 @@ def test_a_fetch_with_helpers_answers_as_one_without(
     assert answers[0].count(b" FETCH (") == 300 and answers[0].endswith(
         b"F1 OK FETCH completed\r\n"
     )
+
+
+def test_no_more_helpers_than_the_cores_left_to_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    for cores, configured, wanted in [({0}, 1, 0), ({0, 1}, 1, 1), ({0, 1}, 4, 1), ({3}, 4, 0)]:
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, c=cores: c)
+        assert parse_helper.helpers_wanted(configured) == wanted
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)))
+    assert parse_helper.helpers_wanted(0) == 0
+    assert parse_helper.helpers_wanted(3) == 3

@@ -45,8 +45,9 @@ class IMAPConfig:
     structure_cache_mb: int = 64
     #: Helper processes that build ENVELOPE and BODYSTRUCTURE beside the host's own
     #: process, so that a client asking for those of many messages at once (a folder
-    #: opened for the first time) has them parsed on more than one core.  One per core
-    #: beyond the first is the most that helps; 0: parse in the host's process only.
+    #: opened for the first time) has them parsed on more than one core.  No more are
+    #: started than the cores the host may run on, less one (none on one core, or when
+    #: pinned to one); 0: parse in the host's process only.
     parse_processes: int = 1
     #: Messages one MULTIAPPEND command (RFC 3502) may carry.
     max_append_messages: int = 100

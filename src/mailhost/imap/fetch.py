@@ -266,7 +266,7 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     loaded: dict[int, tuple[bytes, Any]] = {}
     tried: set[int] = set()
     out: list[bytes] = []
-    #: The next batch being read and built into the cache while this one is answered.
+    # what helpers build of a batch, on its way to the cache while the rest is answered
     ahead: Deferred[None] | None = None
     # the sequence number after the last one found: the next asked for, usually
     after = 0

@@ -289,6 +289,17 @@ def _log_failure(e: BaseException) -> None:
     Logger(namespace="mailhost").warn("parse helper failed: {error}", error=e)
 
 
+def helpers_wanted(configured: int) -> int:
+    """Helpers worth starting: ``configured``, but no more than the cores this process
+    may run on, less the one it uses itself (a host pinned to one core gets none: a
+    helper would only take turns with it)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # (not on every platform)
+        cores = os.cpu_count() or 1
+    return max(0, min(configured, cores - 1))
+
+
 class ParseHelpers:
     """The host's helper processes (``[imap] parse_processes``)."""
 
