@@ -93,6 +93,21 @@ def test_scan_header_quick_path_matches_line_scanner(data: bytes, cut_start: int
     assert scan_header(data, start, limit) == headers_module._scan_lines(data, start, limit)
 
 
+@settings(max_examples=600, deadline=None)
+@given(_block(), st.integers(0, 3), st.integers(0, 3))
+def test_field_values_match_line_scanner(data: bytes, cut_start: int, cut: int) -> None:
+    start = min(cut_start, len(data))
+    limit = max(start, len(data) - cut)
+    got = headers_module.field_values(data, start, limit)
+    if got is None:
+        return  # declined (bare LF, not at a line start...): the line scanner reads it
+    names, values, body = got
+    fields, line_body = headers_module._scan_lines(data, start, limit)
+    assert list(names) == [f.name.encode("ascii") for f in fields]
+    assert list(values) == [f.value for f in fields]
+    assert body == line_body
+
+
 def test_quick_path_taken_for_store_headers() -> None:
     data = b"A: 1\r\nB:  two\r\n\tthree\r\nC : x\r\r\n\r\nbody"
     found = headers_module.scan_fields(data, 0, len(data))
@@ -101,6 +116,7 @@ def test_quick_path_taken_for_store_headers() -> None:
     assert names == (b"A", b"B", b"C")
     assert values == (b"1", b"two\r\n\tthree", b"x\r")
     assert b"".join(wholes) + b"\r\n" == data[:end] and data[end:] == b"body"
+    assert headers_module.field_values(data, 0, len(data)) == (names, values, end)
 
 
 @pytest.mark.parametrize(
@@ -116,6 +132,7 @@ def test_quick_path_taken_for_store_headers() -> None:
 )
 def test_quick_path_declines_unusual_blocks(data: bytes) -> None:
     assert headers_module.scan_fields(data, 0, len(data)) is None
+    assert headers_module.field_values(data, 0, len(data)) is None
     assert scan_header(data, 0, len(data)) == headers_module._scan_lines(data, 0, len(data))
 
 
@@ -124,6 +141,7 @@ def test_quick_path_reads_a_bounded_block() -> None:
     data = fields + b"Subject: late\r\n\r\nbody\r\n"
     assert len(data) > headers_module._QUICK_MAX
     assert headers_module.scan_fields(data, 0, len(data)) is None
+    assert headers_module.field_values(data, 0, len(data)) is None
     part = parse(data)
     assert part.header("subject") == b"late" and data[part.header_end :] == b"body\r\n"
     _compare(data, part)
@@ -204,7 +222,7 @@ def _message(tree: Message, extra: list[tuple[str, str]], crlf: bool) -> bytes:
 def _general_parse(data: bytes) -> Part:
     """``parse`` with the one-pass header reading and the Content-* memos switched off."""
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(structure_module, "scan_fields", lambda data, start, limit: None)
+        m.setattr(structure_module, "field_values", lambda data, start, limit: None)
         m.setattr(structure_module, "_cached_media_type", structure_module._parse_media_type)
         m.setattr(structure_module, "_cached_encoding", structure_module._parse_encoding)
         m.setattr(structure_module, "_cached_disposition", structure_module._parse_disposition)

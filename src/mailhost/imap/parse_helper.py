@@ -129,7 +129,13 @@ def main() -> None:
     :data:`Built` items out, each one length-prefixed frame."""
     # the host's terminal's Ctrl-C is for the host: this process ends when its input does
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    inp, out = sys.stdin.fileno(), sys.stdout.fileno()
+    try:
+        _serve(sys.stdin.fileno(), sys.stdout.fileno())
+    except BrokenPipeError:
+        pass  # the host has gone (or gave this helper up)
+
+
+def _serve(inp: int, out: int) -> None:
     _write_frame(out, b"")  # ready
     while True:
         head = _read_exact(inp, _FRAME.size)

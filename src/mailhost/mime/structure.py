@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from mailhost.mime.headers import (
     HeaderField,
     Params,
+    field_values,
     param,
     parse_disposition,
     parse_media_type,
-    scan_fields,
     scan_header,
     skip_cfws,
     text,
@@ -210,18 +210,18 @@ def complete(part: Part, data: bytes) -> Part:
 def first_fields(data: bytes) -> dict[bytes, bytes]:
     """The raw value of the first field of each name (by lower-case name) in the header
     block ``data`` begins with: :attr:`Part.first_values` without the rest of a parse."""
-    fast = scan_fields(data, 0, len(data))
+    fast = field_values(data, 0, len(data))
     if fast is not None:
-        (_, names, values), _ = fast
+        names, values, _ = fast
         return dict(zip(map(bytes.lower, reversed(names)), reversed(values), strict=True))
     fields, _ = scan_header(data, 0, len(data))
     return {f.name.lower().encode("ascii"): f.value for f in reversed(fields)}
 
 
 def _entity(data: bytes, start: int, end: int, dtype: str, dsub: str) -> Part:
-    fast = scan_fields(data, start, end)
+    fast = field_values(data, start, end)
     if fast is not None:
-        (_, names, values), header_end = fast
+        names, values, header_end = fast
         # reversed, so that the first field of a name is the one kept
         first = dict(zip(map(bytes.lower, reversed(names)), reversed(values), strict=True))
         part = Part(start, header_end, end, data, first, None, (names, values), dtype, dsub)
