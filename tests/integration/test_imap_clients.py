@@ -181,6 +181,19 @@ def test_imapclient_search(host: MailHost) -> None:
     c.logout()
 
 
+def test_esearch_through_imaplib(host: MailHost) -> None:
+    """RFC 4731 as a client that asks for it sees it: the ESEARCH response, tagged."""
+    imap = imap_login(host)
+    for n in (1, 2, 3, 4):
+        imap.append("INBOX", "(\\Seen)" if n % 2 else "()", None, message(n))
+    imap.select("INBOX")
+    typ, data = imap._simple_command("UID", "SEARCH", "RETURN", "(MIN MAX COUNT ALL)", "SEEN")
+    assert typ == "OK", data
+    _typ, found = imap._untagged_response(typ, data, "ESEARCH")
+    assert re.fullmatch(rb'\(TAG "\w+"\) UID MIN 1 MAX 3 ALL 1,3 COUNT 2', found[0]), found
+    imap.logout()
+
+
 def test_imapclient_fetch_structure_envelope_partial(host: MailHost) -> None:
     data = multipart()
     host.deliver("alice", data)

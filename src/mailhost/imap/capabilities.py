@@ -13,6 +13,7 @@ AUTHENTICATED = (
     b"MOVE",
     b"CONDSTORE",
     b"QRESYNC",
+    b"ESEARCH",
     b"SORT",
     b"THREAD=ORDEREDSUBJECT",
     b"THREAD=REFERENCES",

@@ -437,6 +437,30 @@ def search_key(args: Args, charset: str, depth: int = 0) -> SearchKey:
     raise ParseError(f"unknown search key {word.decode(errors='replace')}")
 
 
+#: RFC 4731 result options of SEARCH (ESEARCH).
+SEARCH_RETURNS = (b"MIN", b"MAX", b"ALL", b"COUNT")
+
+
+def search_return(args: Args) -> tuple[bytes, ...] | None:
+    """``"RETURN" SP "(" [option *(SP option)] ")" SP`` before the search program (RFC
+    4731 §3): the options, ``RETURN ()`` meaning ALL; None when absent.  An option not
+    known is BAD (RFC 4466 §2.6.1)."""
+    if not args.maybe(b"RETURN ("):
+        return None
+    options: list[bytes] = []
+    if not args.maybe(b")"):
+        while True:
+            word = args.atom().upper()
+            if word not in SEARCH_RETURNS:
+                raise ParseError(f"unknown search return option {word.decode(errors='replace')}")
+            options.append(word)
+            if args.maybe(b")"):
+                break
+            args.sp()
+    args.sp()
+    return tuple(dict.fromkeys(options)) or (b"ALL",)
+
+
 class BadCharset(ValueError):
     """SEARCH CHARSET names a charset we do not search in (``NO [BADCHARSET]``)."""
 

@@ -135,6 +135,8 @@ class IMAPSession:
         self.account: Account | None = None
         self.folder: Folder | None = None
         self.view: View | None = None
+        #: The tag of the command being run (ESEARCH quotes it in its answer).
+        self.current_tag = b""
         #: A CONDSTORE enabling command was given (RFC 7162 §3.1): for the connection.
         self.condstore = False
         #: ENABLE QRESYNC was given (RFC 7162 §3.2): expunges are reported as VANISHED.
@@ -469,6 +471,7 @@ class IMAPSession:
             return
         tag = cmd.tag
         name = cmd.name
+        self.current_tag = tag
         entry = COMMANDS.get(name)
         if entry is None:
             self._bad(tag + b" BAD Unknown command")

@@ -10,10 +10,12 @@ first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mailhost import errors
 from mailhost.imap import commands as grammar
+from mailhost.imap import wire
 from mailhost.imap.args import Args, ParseError
 from mailhost.imap.dispatch import SEL, command
 from mailhost.imap.fetch import run_fetch
@@ -123,6 +125,7 @@ def _number_list(numbers: list[int]) -> bytes:
 
 @command("SEARCH", SEL)
 async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    returns = grammar.search_return(args)
     key, _charset = grammar.search_program(args)
     view = s.view
     assert view is not None
@@ -141,13 +144,49 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
     else:
         positions = await _found(s, key)
         numbers = [uids[i] for i in positions] if uid else [i + 1 for i in positions]
+    # RFC 7162 §3.1.5: with a MODSEQ key, the highest MODSEQ of the messages returned
+    modseq_of = (view.modseq_of if uid else lambda q: view.modseqs[q - 1]) if by_modseq else None
+    if returns is not None:
+        s._send(_esearch(s.current_tag, returns, numbers, uid, modseq_of))
+        return b"SEARCH completed"
     line = b"* SEARCH" + (b" " + _number_list(numbers) if numbers else b"")
-    if by_modseq and numbers:
-        # RFC 7162 §3.1.5: the highest MODSEQ of the messages found
-        of = view.modseq_of if uid else lambda q: view.modseqs[q - 1]
-        line += b" (MODSEQ %d)" % max(map(of, numbers))
+    if modseq_of is not None and numbers:
+        line += b" (MODSEQ %d)" % max(map(modseq_of, numbers))
     s._send(line)
     return b"SEARCH completed"
+
+
+def _esearch(
+    tag: bytes,
+    returns: tuple[bytes, ...],
+    numbers: list[int],
+    uid: bool,
+    modseq_of: Callable[[int], int] | None,
+) -> bytes:
+    """The ESEARCH response (RFC 4731 §3.1) for ascending ``numbers``: what ``returns``
+    asks for, MIN, MAX and ALL left out when nothing was found, COUNT always."""
+    items = [b"* ESEARCH (TAG " + wire.quoted(tag) + b")"]
+    if uid:
+        items.append(b"UID")
+    if numbers:
+        if b"MIN" in returns:
+            items.append(b"MIN %d" % numbers[0])
+        if b"MAX" in returns:
+            items.append(b"MAX %d" % numbers[-1])
+        if b"ALL" in returns:
+            items.append(b"ALL " + uid_ranges(numbers).encode())
+    if b"COUNT" in returns:
+        items.append(b"COUNT %d" % len(numbers))
+    if modseq_of is not None and numbers:
+        # of the messages returned: all found, or only the first and last (RFC 7162 §3.1.5)
+        if b"ALL" in returns or b"COUNT" in returns:
+            returned = numbers
+        else:
+            returned = [
+                n for n, asked in ((numbers[0], b"MIN"), (numbers[-1], b"MAX")) if asked in returns
+            ]
+        items.append(b"MODSEQ %d" % max(map(modseq_of, returned)))
+    return b" ".join(items)
 
 
 async def _found(s: IMAPSession, key: grammar.SearchKey) -> list[int]:
