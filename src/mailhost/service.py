@@ -27,34 +27,20 @@ from mailhost.store.api import Store
 log = Logger(namespace="mailhost")
 
 
-class ParseHelperService(Service):
-    """Starts the IMAP parse helper processes with the application and stops them."""
+class PartService(Service):
+    """Starts a part of the host that has ``start()`` and ``stop()`` (the thread pool, the
+    parse helpers) with the application, and stops it with it."""
 
-    def __init__(self, helpers: Any) -> None:
-        self.helpers = helpers
-
-    def startService(self) -> None:
-        super().startService()
-        self.helpers.start()
-
-    def stopService(self) -> None:
-        super().stopService()
-        self.helpers.stop()
-
-
-class ThreadPoolService(Service):
-    """Starts a thread pool with the application and stops it last."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
+    def __init__(self, part: Any) -> None:
+        self.part = part
 
     def startService(self) -> None:
         super().startService()
-        self.pool.start()
+        self.part.start()
 
     def stopService(self) -> None:
         super().stopService()
-        self.pool.stop()
+        self.part.stop()
 
 
 #: Listen queue for TCP endpoints that name none: Twisted's default of 50 drops SYNs when a
@@ -223,7 +209,7 @@ def build_service(
     stop_auth = getattr(authenticator, "stop", None)
     if stop_auth is not None:
         host._on_stop.append(stop_auth)  # the revocation check's timer
-    ThreadPoolService(pool).setServiceParent(host)
+    PartService(pool).setServiceParent(host)
 
     watcher = _start_watcher(config, store, changes, reactor, blocking)
     if watcher is not None:
@@ -236,7 +222,7 @@ def build_service(
         wanted = helpers_wanted(config.imap.parse_processes)
         if wanted:
             parse_helpers = ParseHelpers(wanted)
-            ParseHelperService(parse_helpers).setServiceParent(host)
+            PartService(parse_helpers).setServiceParent(host)
             host.parse_helpers = parse_helpers
 
     tls = None

@@ -100,13 +100,9 @@ def scan_fields(data: bytes, start: int, limit: int) -> tuple[FieldColumns, int]
     anything else (an mbox ``From`` line, a line that is not a field, a header not ended
     by CRLF CRLF, one over ``_QUICK_MAX``), which :func:`scan_header` reads line by line.
     """
-    if data.startswith(b"From ", start):
+    block_end = _quick_block_end(data, start, limit)
+    if block_end is None:
         return None
-    # (bounded, so that a part without an empty line costs no more than a short look)
-    blank = data.find(b"\r\n\r\n", start, min(limit, start + _QUICK_MAX))
-    if blank < start:
-        return None
-    block_end = blank + 2
     found = _FIELD_PARTS.findall(data, start, block_end)
     if not found:
         return None
@@ -132,12 +128,9 @@ def field_values(
     without the whole fields: the cheaper pass for callers that need no field's offsets
     (a MIME parse).  None where :func:`scan_fields` gives None, and also for a block with a
     line ended by a bare LF (the store serves CRLF only)."""
-    if data.startswith(b"From ", start):
+    block_end = _quick_block_end(data, start, limit)
+    if block_end is None:
         return None
-    blank = data.find(b"\r\n\r\n", start, min(limit, start + _QUICK_MAX))
-    if blank < start:
-        return None
-    block_end = blank + 2
     found = _FIELD_AT_LINE.findall(data, start, block_end)
     # each match is a line not starting with whitespace and the continuation lines after
     # it: the fields tile the block when they are as many as such lines
@@ -148,6 +141,16 @@ def field_values(
             return None
     names, values = zip(*found, strict=True)
     return names, values, block_end + 2
+
+
+def _quick_block_end(data: bytes, start: int, limit: int) -> int | None:
+    """Where a header block read in one pass ends (after the CRLF of its last field):
+    None for an mbox ``From`` line or no CRLF CRLF within ``_QUICK_MAX`` octets."""
+    if data.startswith(b"From ", start):
+        return None
+    # (bounded, so that a part without an empty line costs no more than a short look)
+    blank = data.find(b"\r\n\r\n", start, min(limit, start + _QUICK_MAX))
+    return None if blank < start else blank + 2
 
 
 def _scan_lines(data: bytes, start: int, limit: int) -> tuple[list[HeaderField], int]:
