@@ -460,6 +460,10 @@ def test_mbsync_both_ways(host: MailHost, tmp_path: Path) -> None:
         re.M,
     )
     assert changing == [], changing
+    # isync 1.4 turns on COMPRESS=DEFLATE (RFC 4978) when offered: all of this went deflated
+    assert re.search(r"^>>> (\d+) COMPRESS DEFLATE\n\1 OK DEFLATE active$", third.stdout, re.M), (
+        third.stdout[:2000]
+    )
     assert re.findall(r"^>>> \d+ SELECT (.*)$", third.stdout, re.M) == [
         '"INBOX"',
         '"Archive"',

@@ -13,8 +13,10 @@ import shutil
 import socket
 import ssl
 import subprocess
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from integration_support import (
@@ -500,3 +502,60 @@ def test_mpop_checks_the_certificate(host: MailHost, tmp_path: Path, implicit: b
     assert ("--> STLS" in result.stdout) is not implicit
     assert "--> AUTH PLAIN" in result.stdout
     assert delivered_by_mpop(tmp_path) == [message(1).replace(b"\r\n", b"\n")]
+
+
+# -- COMPRESS=DEFLATE (RFC 4978) inside TLS ------------------------------------------------
+
+
+def test_compress_inside_implicit_tls(host: MailHost) -> None:
+    """A large FETCH (streamed in chunks, each deflated) and an IDLE wake-up, through TLS
+    then DEFLATE, as a phone on a metered link uses them."""
+    body = b"".join(b"line %07d of a long message body\r\n" % n for n in range(40_000))
+    big = message(1, "") + body
+    host.deliver("alice", big)
+    tls = host.ssl_context().wrap_socket(
+        socket.create_connection((host.host, host.imaps_port), timeout=TIMEOUT),
+        server_hostname="localhost",
+    )
+    buf = b""
+
+    def until(marker: bytes, inflate: Any = None) -> bytes:
+        nonlocal buf
+        while marker not in buf:
+            chunk = tls.recv(65536)
+            assert chunk, buf[-200:]
+            buf += inflate.decompress(chunk) if inflate else chunk
+        out, buf = buf, b""
+        return out
+
+    until(b"\r\n")
+    tls.sendall(b"a LOGIN alice " + ALICE.encode() + b"\r\nb COMPRESS DEFLATE\r\n")
+    assert until(b"b OK").endswith(b"b OK DEFLATE active\r\n")
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    inflate = zlib.decompressobj(-15)
+
+    def send(line: bytes) -> None:
+        tls.sendall(deflate.compress(line + b"\r\n") + deflate.flush(zlib.Z_SYNC_FLUSH))
+
+    send(b"c SELECT INBOX")
+    assert b"c OK [READ-WRITE]" in until(b"c OK", inflate)
+    raw_total = 0
+    send(b"d FETCH 1 (BODY.PEEK[])")
+    while b"d OK FETCH completed\r\n" not in buf:
+        chunk = tls.recv(65536)
+        assert chunk
+        raw_total += len(chunk)
+        buf += inflate.decompress(chunk)
+    fetched, buf = buf, b""
+    assert fetched.startswith(b"* 1 FETCH (BODY[] {%d}\r\n" % len(big))
+    assert big in fetched
+    assert raw_total < len(big) // 4, raw_total  # repetitive text: deflate pays
+    send(b"e IDLE")
+    until(b"+ ", inflate)
+    host.deliver("alice", message(2))
+    assert b"* 2 EXISTS" in until(b"EXISTS", inflate)
+    send(b"DONE")
+    until(b"e OK", inflate)
+    send(b"f LOGOUT")
+    assert b"* BYE" in until(b"f OK", inflate)
+    tls.close()

@@ -1,4 +1,5 @@
-"""The authenticated state: SELECT/EXAMINE, mailbox commands, APPEND, IDLE (RFC 3501 §6.3).
+"""The authenticated state: SELECT/EXAMINE, mailbox commands, APPEND, IDLE (RFC 3501 §6.3),
+COMPRESS (RFC 4978).
 
 The mailbox commands themselves are in :mod:`mailhost.imap.mailboxes`.
 """
@@ -11,7 +12,7 @@ from mailhost.imap import commands as grammar
 from mailhost.imap import mailboxes
 from mailhost.imap.args import Args, ParseError
 from mailhost.imap.dispatch import AUTH, SELECTED, Closed, command
-from mailhost.imap.responses import No
+from mailhost.imap.responses import Bad, No
 from mailhost.imap.selected import vanished_since
 from mailhost.imap.view import View, format_flags
 from mailhost.imap.wire import quoted
@@ -228,3 +229,23 @@ async def cmd_idle(s: IMAPSession, args: Args, uid: bool) -> bytes:
     finally:
         s.end_idle()
     return b"IDLE terminated"
+
+
+@command("COMPRESS", AUTH)
+async def cmd_compress(s: IMAPSession, args: Args, uid: bool) -> bytes:
+    """RFC 4978: deflate both ways from the end of the tagged OK; what the client sent
+    after its command line is already compressed."""
+    mechanism = args.atom().upper()
+    args.end()
+    if mechanism != b"DEFLATE" or not s.config.compress_level:
+        raise Bad("Unknown compression mechanism")
+    if s.compressed:
+        raise No(b"COMPRESSIONACTIVE", "DEFLATE active via COMPRESS")
+    pending = s.reader.take_buffered()
+
+    def start() -> None:
+        s.compressed = True
+        s.conn.start_compress(pending)
+
+    s.after_response = start
+    return b"DEFLATE active"

@@ -37,6 +37,7 @@ def capabilities(
     plaintext_allowed: bool,
     mechanisms: list[str],
     append_limit: int,
+    compress: bool = False,
 ) -> list[bytes]:
     """The capabilities to announce now.
 
@@ -49,6 +50,8 @@ def capabilities(
     if authenticated:
         caps += AUTHENTICATED
         caps.append(b"APPENDLIMIT=%d" % append_limit)
+        if compress:
+            caps.append(b"COMPRESS=DEFLATE")
         return caps
     if starttls:
         caps.append(b"STARTTLS")

@@ -43,6 +43,10 @@ class IMAPConfig:
     #: phone reconnecting, webmail showing the next page) reads and parses no message; a
     #: message takes a few hundred octets, so 64 holds about 150,000.  0: keep none.
     structure_cache_mb: int = 64
+    #: Deflate level of COMPRESS=DEFLATE (RFC 4978), which Thunderbird and mobile clients
+    #: turn on to save bandwidth: 1 (fastest, the default: the host compresses every
+    #: response on its one reactor thread) to 9 (smallest); 0: not offered.
+    compress_level: int = 1
     #: Helper processes that build ENVELOPE and BODYSTRUCTURE beside the host's own
     #: process, so that a client asking for those of many messages at once (a folder
     #: opened for the first time) has them parsed on more than one core.  No more are
@@ -74,6 +78,8 @@ class IMAPConfig:
             raise ConfigValueError("chunk_size", "must be at least 1024")
         if not 0 <= self.structure_cache_mb <= 65536:
             raise ConfigValueError("structure_cache_mb", "must be between 0 and 65536")
+        if not 0 <= self.compress_level <= 9:
+            raise ConfigValueError("compress_level", "must be between 0 (off) and 9")
         if not 0 <= self.parse_processes <= 64:
             raise ConfigValueError("parse_processes", "must be between 0 and 64")
         if self.max_append_messages < 1:

@@ -102,6 +102,13 @@ class CommandReader:
         """Octets received but not yet taken into a command."""
         return len(self._buf)
 
+    def take_buffered(self) -> bytes:
+        """Everything received but not yet read into a command, removed (after COMPRESS:
+        it is compressed data, to be inflated before it is read)."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
     def clear(self) -> None:
         """Drop everything received so far (after STARTTLS: RFC 3501 §6.2.1, no injection)."""
         self._buf.clear()

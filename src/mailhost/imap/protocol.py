@@ -83,6 +83,10 @@ class Connection(Protocol):
 
     def start_tls(self) -> None: ...
 
+    def start_compress(self, pending: bytes) -> None:
+        """Deflate both ways from now on (RFC 4978); ``pending`` is what the client sent
+        after its COMPRESS command, already compressed."""
+
     def close(self) -> None: ...
 
     def quiet(self) -> None:
@@ -135,6 +139,8 @@ class IMAPSession:
         self.account: Account | None = None
         self.folder: Folder | None = None
         self.view: View | None = None
+        #: COMPRESS=DEFLATE is on (RFC 4978): a second COMPRESS gets COMPRESSIONACTIVE.
+        self.compressed = False
         #: The tag of the command being run (ESEARCH quotes it in its answer).
         self.current_tag = b""
         #: A CONDSTORE enabling command was given (RFC 7162 §3.1): for the connection.
@@ -790,6 +796,7 @@ class IMAPSession:
                 if m.upper() in sasl.MECHANISMS
             ],
             append_limit=self.max_message_size,
+            compress=self.config.compress_level > 0,
         )
 
     async def _login(self, username: str, password: str) -> bytes:

@@ -8,6 +8,7 @@ the host's :class:`~mailhost.tls.TLSProvider`, and ``TCP_NODELAY``.
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
@@ -40,6 +41,12 @@ class IMAPServerProtocol(HeldGreeting, Protocol):
         self._waiters: list[Deferred[None]] = []
         self._ip = ""
         self._counted = False
+        # COMPRESS=DEFLATE (RFC 4978), once the session turned it on
+        self._deflate: Any = None
+        self._inflate: Any = None
+        #: Compressed input not inflated yet (held while the session reads no more).
+        self._compressed_in = b""
+        self._reading_paused = False
 
     # -- transport events --------------------------------------------------------------
 
@@ -87,6 +94,10 @@ class IMAPServerProtocol(HeldGreeting, Protocol):
             return
         assert self.session is not None
         self.factory.admission.heard(self)
+        if self._inflate is not None:
+            self._compressed_in += data
+            self._inflate_input()
+            return
         self.session.data_received(data)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -125,7 +136,43 @@ class IMAPServerProtocol(HeldGreeting, Protocol):
         return self.transport
 
     def write(self, data: bytes) -> None:
+        if self._deflate is not None:
+            # each response flushed whole, so that the client can read it at once
+            data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
         direct_write.write(self.transport, data)
+
+    def start_compress(self, pending: bytes) -> None:
+        # the client may deflate with a 32 KB window; ours is smaller, to keep the state
+        # of a compressed connection near 90 KB
+        self._deflate = zlib.compressobj(
+            self.factory.config.compress_level, zlib.DEFLATED, -_DEFLATE_WINDOW_BITS, 5
+        )
+        self._inflate = zlib.decompressobj(-15)
+        self._compressed_in = pending
+        if pending:
+            # (not from inside the command that turned compression on)
+            self.factory.clock.callLater(0, self._inflate_input)
+
+    def _inflate_input(self) -> None:
+        """Hand the session the inflated input a step at a time, and no more while it
+        has paused reading: a few compressed octets may stand for megabytes."""
+        session = self.session
+        while self._compressed_in and not self._reading_paused and session is not None:
+            try:
+                data = self._inflate.decompress(self._compressed_in, _INFLATE_STEP)
+            except zlib.error:
+                self._compressed_in = b""
+                self.close()  # nothing can be read past a corrupt stream
+                return
+            self._compressed_in = self._inflate.unconsumed_tail
+            if self._inflate.eof:
+                self._compressed_in = b""
+                self.close()  # the client ended its stream: it has no more to say
+                return
+            if data:
+                session.data_received(data)
+            elif not self._compressed_in:
+                return
 
     def quiet(self) -> None:
         self.factory.admission.quiet(self)
@@ -148,11 +195,22 @@ class IMAPServerProtocol(HeldGreeting, Protocol):
         self._t.loseConnection()
 
     def pause_reading(self) -> None:
+        self._reading_paused = True
         self._t.pauseProducing()
 
     def resume_reading(self) -> None:
-        self._t.resumeProducing()
+        self._reading_paused = False
+        if self._compressed_in:
+            self._inflate_input()
+        if not self._reading_paused:
+            self._t.resumeProducing()
 
+
+#: log2 of the window the host deflates its responses with (8 KB: IMAP responses repeat
+#: within a few hundred octets).
+_DEFLATE_WINDOW_BITS = 13
+#: Most inflated input handed to the session at once.
+_INFLATE_STEP = 64 * 1024
 
 _LIMITS: WeakKeyDictionary[ChangeHub, Limits] = WeakKeyDictionary()
 _STRUCTURES: WeakKeyDictionary[ChangeHub, StructureCache | None] = WeakKeyDictionary()
