@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from mailhost.imap.bodystructure import bodystructure
 from mailhost.imap.envelope import envelope
 from mailhost.mime.structure import parse
-from mailhost.store.crlf import read_whole, to_crlf
+from mailhost.store.crlf import open_message, read_whole, to_crlf
 
 #: ``(uid, path, CRLF size or -1)`` of each message file a helper is to read.
 Files = list[tuple[int, str, int]]
@@ -73,7 +73,7 @@ def build(files: Files, names: list[bytes]) -> Built:
     out: Built = {}
     for uid, path, vsize in files:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = open_message(path)
         except OSError:
             continue  # renamed for a flag change or expunged: the host knows which
         try:

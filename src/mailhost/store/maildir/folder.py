@@ -18,7 +18,14 @@ from mailhost.store.api import (
     FolderStatus,
     MessageInfo,
 )
-from mailhost.store.crlf import CRLFReader, header_block, header_end, read_whole, to_crlf
+from mailhost.store.crlf import (
+    CRLFReader,
+    header_block,
+    header_end,
+    open_message,
+    read_whole,
+    to_crlf,
+)
 from mailhost.store.maildir import index as ix
 from mailhost.store.maildir.filename import new_base
 from mailhost.store.maildir.fsio import disk_errors, fsync_dir
@@ -28,7 +35,6 @@ if TYPE_CHECKING:
     from mailhost.store.maildir.account import MaildirAccount
 
 
-_O_READ = os.O_RDONLY | os.O_CLOEXEC
 #: read_header reads in steps of this size, and no more than the limit.
 HEADER_CHUNK = 16 * 1024
 HEADER_LIMIT = 1 << 20
@@ -140,7 +146,7 @@ class MaildirFolder:
             if m is None:
                 raise MessageGone(uid)
             try:
-                return os.open(st.dir + m.name, _O_READ), m.vsize
+                return open_message(st.dir + m.name), m.vsize
             except FileNotFoundError:
                 with st.hold():
                     self._synced(st)

@@ -45,7 +45,7 @@ from mailhost.store.api import (
     FolderStatus,
     MessageInfo,
 )
-from mailhost.store.crlf import WHOLE_READ, crlf_size_fd
+from mailhost.store.crlf import WHOLE_READ, crlf_size_fd, open_message
 from mailhost.store.maildir import index as ix
 from mailhost.store.maildir import uidlist as ul
 from mailhost.store.maildir.filename import (
@@ -113,7 +113,7 @@ def _measure(path: str, vsize: int | None = None) -> tuple[int, int] | None:
     try:
         if vsize is not None:
             return os.stat(path).st_mtime_ns, vsize
-        fd = os.open(path, _O_READ)
+        fd = open_message(path)
     except FileNotFoundError:
         return None
     try:
@@ -121,9 +121,6 @@ def _measure(path: str, vsize: int | None = None) -> tuple[int, int] | None:
         return st.st_mtime_ns, crlf_size_fd(fd, st.st_size)
     finally:
         os.close(fd)
-
-
-_O_READ = os.O_RDONLY | os.O_CLOEXEC
 
 
 #: Threads that measure a folder's files together, and the least number of files each
@@ -164,7 +161,7 @@ def _measure_run(folder_dir: str, names: list[str]) -> list[tuple[int, int] | No
     seldom do)."""
     out: list[tuple[int, int] | None] = []
     append = out.append
-    o_read, os_open, os_fstat, os_read, os_close = _O_READ, os.open, os.fstat, os.read, os.close
+    os_fstat, os_read, os_close = os.fstat, os.read, os.close
     hinted = ",W=" in "".join(names)
     for name in names:
         path = folder_dir + name
@@ -175,7 +172,7 @@ def _measure_run(folder_dir: str, names: list[str]) -> list[tuple[int, int] | No
                 if vsize is not None:
                     append((os.stat(path).st_mtime_ns, vsize))
                     continue
-            fd = os_open(path, o_read)
+            fd = open_message(path)
         except FileNotFoundError:
             append(None)
             continue
