@@ -41,6 +41,47 @@ def test_the_cache_keeps_the_most_recently_used_within_its_octets() -> None:
     assert cache.get(("f", 2, 1)) is None  # another UIDVALIDITY
 
 
+def test_many_looked_up_at_once_in_order_and_refreshed() -> None:
+    cache = StructureCache(3 * 400)
+    for uid in (1, 2, 3):
+        cache.add(("f", 1, uid), {b"ENVELOPE": b"%d" % uid * 100})
+    assert cache.get_many("f", 1, [3, 9, 1]) == [
+        {b"ENVELOPE": b"3" * 100},
+        None,
+        {b"ENVELOPE": b"1" * 100},
+    ]
+    assert cache.get_many("g", 1, [1]) == [None]
+    # 1 and 3 were used last: a fourth entry pushes 2 out
+    cache.add(("f", 1, 4), {b"ENVELOPE": b"4" * 100})
+    assert cache.get(("f", 1, 2)) is None and cache.get(("f", 1, 1)) is not None
+
+
+def test_a_worker_thread_looks_up_while_the_reactor_adds() -> None:
+    """SORT and THREAD look up in a worker thread while FETCH adds on the reactor."""
+    import threading
+
+    cache = StructureCache(2_000_000)
+    errors: list[BaseException] = []
+    uids = list(range(1, 20_001))
+
+    def reader() -> None:
+        try:
+            for _ in range(20):
+                got = cache.get_many("f", 1, uids)
+                assert len(got) == len(uids)
+        except BaseException as e:  # (reported below: a thread's exception is lost)
+            errors.append(e)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    for round_ in range(5):
+        for uid in uids:
+            cache.add(("f", 1, uid), {b"ENVELOPE": b"%d" % (uid + round_)})
+    thread.join()
+    assert errors == []
+    assert cache.size <= cache.max_bytes
+
+
 def test_a_second_session_reads_no_message(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
     first = host.selected(MESSAGE, MULTIPART, MESSAGE)
     answer = first.cmd(f"a FETCH 1:3 {ITEMS}")

@@ -29,6 +29,7 @@ from mailhost.imap.search import (
     run_search,
 )
 from mailhost.imap.sort import CACHE_PREFIX, header_criteria, header_keys, ordered, sort_value
+from mailhost.imap.structures import StructureCache
 from mailhost.imap.thread import CACHE_NAME as THREAD_CACHE_NAME
 from mailhost.imap.thread import (
     Keys,
@@ -283,51 +284,75 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
     """RFC 5256: what SEARCH finds, in the criteria's order (keys in :mod:`sort`).
 
     Values read from headers are kept in the host's structure cache with the message's
-    ENVELOPE and BODYSTRUCTURE: webmail sorts a folder again at every page it shows.
+    ENVELOPE and BODYSTRUCTURE: webmail sorts a folder again at every page it shows.  The
+    lookups, the keys and the ordering run off the reactor: on a big folder they take a
+    good part of a second, which other sessions need not wait for.
     """
     criteria, key = grammar.sort_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
     uids = view.uids
     positions, infos = await _found_with_listing(s, key)
+    found = [(p + 1, uids[p]) for p in positions]
     from_header = header_criteria(criteria)
-    wanted = [CACHE_PREFIX + k for k in from_header]
     cache = s.structures
     kept: dict[int, dict[bytes, bytes]] = {}
     if from_header:
         folder_id, uidvalidity = view.folder_id, view.uidvalidity
-        for i in range(0, len(positions), _SEARCH_BATCH):
-            batch = [uids[p] for p in positions[i : i + _SEARCH_BATCH]]
-            need = []
-            for u in batch:
-                known = cache.get((folder_id, uidvalidity, u)) if cache is not None else None
-                if known is not None and all(w in known for w in wanted):
-                    kept[u] = known
-                else:
-                    need.append(u)
-            if need:
-                got = await s.run(header_keys, folder, need, from_header)
-                kept.update(got)
-                if cache is not None:
-                    for u, values in got.items():
-                        cache.add((folder_id, uidvalidity, u), values)
-    keyed = [
-        (
-            p + 1,
-            uids[p],
-            [sort_value(k, kept.get(uids[p], {}), infos.get(uids[p])) for k, _ in criteria],
+        wanted = [CACHE_PREFIX + k for k in from_header]
+        kept, need = await s.run(
+            _cached_sort_keys, cache, (folder_id, uidvalidity), [u for _, u in found], wanted
         )
-        for p in positions
-        if not from_header or uids[p] in kept
-    ]
-    numbers = [u if uid else seq for seq, u in ordered(keyed, criteria)]
+        for i in range(0, len(need), _SEARCH_BATCH):
+            got = await s.run(header_keys, folder, need[i : i + _SEARCH_BATCH], from_header)
+            kept.update(got)
+            if cache is not None:
+                for u, values in got.items():
+                    cache.add((folder_id, uidvalidity, u), values)
+    numbers = await s.run(_sort_numbers, found, criteria, kept, infos, bool(from_header), uid)
     s._send(b"* SORT" + (b" " + _number_list(numbers) if numbers else b""))
     return b"SORT completed"
 
 
+def _cached_sort_keys(
+    cache: StructureCache | None, mailbox: tuple[str, int], uids: list[int], wanted: list[bytes]
+) -> tuple[dict[int, dict[bytes, bytes]], list[int]]:
+    """The cached entries that hold every key of ``wanted``, by UID, and the UIDs that
+    must be read.  Blocking (a worker thread's work)."""
+    if cache is None:
+        return {}, list(uids)
+    kept: dict[int, dict[bytes, bytes]] = {}
+    need: list[int] = []
+    for u, known in zip(uids, cache.get_many(*mailbox, uids), strict=True):
+        if known is not None and all(w in known for w in wanted):
+            kept[u] = known
+        else:
+            need.append(u)
+    return kept, need
+
+
+def _sort_numbers(
+    found: list[tuple[int, int]],
+    criteria: list[tuple[bytes, bool]],
+    kept: dict[int, dict[bytes, bytes]],
+    infos: dict[int, MessageInfo],
+    from_header: bool,
+    uid: bool,
+) -> list[int]:
+    """The numbers SORT answers with, for ``found`` ``(seq, uid)`` pairs.  Blocking."""
+    empty: dict[bytes, bytes] = {}
+    keyed = [
+        (seq, u, [sort_value(k, kept.get(u, empty), infos.get(u)) for k, _ in criteria])
+        for seq, u in found
+        if not from_header or u in kept
+    ]
+    return [u if uid else seq for seq, u in ordered(keyed, criteria)]
+
+
 @command("THREAD", SEL)
 async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
-    """RFC 5256: what SEARCH finds, as threads (algorithms in :mod:`thread`)."""
+    """RFC 5256: what SEARCH finds, as threads (algorithms in :mod:`thread`); like SORT,
+    the threading runs off the reactor."""
     algorithm, key = grammar.thread_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
@@ -337,27 +362,41 @@ async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
     # what was read of each message before is in the host's structure cache
     cache = s.structures
     folder_id, uidvalidity = view.folder_id, view.uidvalidity
-    keys: list[Keys] = []
-    need: list[tuple[int, int]] = []
-    for seq, u in found:
-        kept = cache.get((folder_id, uidvalidity, u)) if cache is not None else None
-        raw = kept.get(THREAD_CACHE_NAME) if kept is not None else None
-        if raw is None:
-            need.append((seq, u))
-        else:
-            keys.append(from_cached(seq, u, raw))
+    keys, need = await s.run(_cached_thread_keys, cache, (folder_id, uidvalidity), found)
     for i in range(0, len(need), _SEARCH_BATCH):
         got = await s.run(read_thread_keys, folder, need[i : i + _SEARCH_BATCH], infos)
         keys += got
         if cache is not None:
             for k in got:
                 cache.add((folder_id, uidvalidity, k.uid), {THREAD_CACHE_NAME: to_cached(k)})
-    if algorithm == b"ORDEREDSUBJECT":
-        body = format_ordered_subject(ordered_subject(keys), uid)
-    else:
-        body = format_references(references(keys), uid)
+    body = await s.run(_threads, algorithm, keys, uid)
     s._send(b"* THREAD" + (b" " + body if body else b""))
     return b"THREAD completed"
+
+
+def _cached_thread_keys(
+    cache: StructureCache | None, mailbox: tuple[str, int], found: list[tuple[int, int]]
+) -> tuple[list[Keys], list[tuple[int, int]]]:
+    """The threading keys kept of ``found`` ``(seq, uid)`` pairs, and the pairs whose keys
+    must be read.  Blocking."""
+    if cache is None:
+        return [], list(found)
+    keys: list[Keys] = []
+    need: list[tuple[int, int]] = []
+    for (seq, u), kept in zip(found, cache.get_many(*mailbox, [u for _, u in found]), strict=True):
+        raw = kept.get(THREAD_CACHE_NAME) if kept is not None else None
+        if raw is None:
+            need.append((seq, u))
+        else:
+            keys.append(from_cached(seq, u, raw))
+    return keys, need
+
+
+def _threads(algorithm: bytes, keys: list[Keys], uid: bool) -> bytes:
+    """The THREAD answer's body.  Blocking."""
+    if algorithm == b"ORDEREDSUBJECT":
+        return format_ordered_subject(ordered_subject(keys), uid)
+    return format_references(references(keys), uid)
 
 
 @command("FETCH", SEL)

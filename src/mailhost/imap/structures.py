@@ -12,12 +12,17 @@ SORT keys read from headers (:mod:`mailhost.imap.sort`) are kept in the same ent
 names of their own, since webmail sorts a folder again for every page it shows.
 
 The cache lives in memory, is bounded in octets (``[imap] structure_cache_mb``) and lets
-the least recently used go first.  It is used on the reactor thread only.
+the least recently used go first.  A lock guards it: FETCH uses it on the reactor thread,
+and a repeated SORT or THREAD of a big folder looks its messages up in a worker thread
+(:meth:`StructureCache.get_many`, a slice at a time, so the reactor never waits long).
+Kept values are never changed in place, so a reader may hold one after the lock is gone.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 
 #: (folder id, UIDVALIDITY, UID)
 Key = tuple[str, int, int]
@@ -38,31 +43,57 @@ class StructureCache:
         self.max_bytes = max_bytes
         self.size = 0
         self._entries: OrderedDict[Key, Values] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: Key) -> Values | None:
         """The items kept of the message (not to be changed by the caller)."""
-        values = self._entries.get(key)
-        if values is not None:
-            self._entries.move_to_end(key)
-        return values
+        with self._lock:
+            values = self._entries.get(key)
+            if values is not None:
+                self._entries.move_to_end(key)
+            return values
+
+    def get_many(
+        self, folder_id: str, uidvalidity: int, uids: Sequence[int]
+    ) -> list[Values | None]:
+        """:meth:`get` of each message of ``uids`` in one folder, in order.  For a worker
+        thread: the lock is let go every :data:`_SLICE` lookups."""
+        out: list[Values | None] = []
+        entries = self._entries
+        for i in range(0, len(uids), _SLICE):
+            with self._lock:
+                get, move = entries.get, entries.move_to_end
+                for uid in uids[i : i + _SLICE]:
+                    key = (folder_id, uidvalidity, uid)
+                    values = get(key)
+                    if values is not None:
+                        move(key)
+                    out.append(values)
+        return out
 
     def add(self, key: Key, values: Values) -> None:
         """Keep ``values`` for the message, besides any items it already has kept."""
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.size -= _cost(old)
-            values = old | values
-        cost = _cost(values)
-        if cost > self.max_bytes:
-            return
-        self._entries[key] = values
-        self.size += cost
-        while self.size > self.max_bytes:
-            _, dropped = self._entries.popitem(last=False)
-            self.size -= _cost(dropped)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.size -= _cost(old)
+                values = old | values
+            cost = _cost(values)
+            if cost > self.max_bytes:
+                return
+            self._entries[key] = values
+            self.size += cost
+            while self.size > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self.size -= _cost(dropped)
+
+
+#: Lookups :meth:`StructureCache.get_many` makes under the lock at a time (about a
+#: millisecond: the longest the reactor may wait for it).
+_SLICE = 2000
 
 
 def _cost(values: Values) -> int:
