@@ -138,20 +138,27 @@ class MaildirFolder:
         """An open descriptor on the message's file, and its CRLF size if known (else -1).
 
         The file name comes from memory without taking the folder lock (a dict lookup is
-        atomic); only when the file is gone (renamed by another process to change flags,
-        or expunged) is the folder synced under the lock and the name looked up again."""
+        atomic).  Only when the file is gone (renamed to change its flags, or expunged) is
+        the folder synced under the lock, and the file opened before the lock is let go:
+        no session of this host can rename it again in between, however busy others are
+        changing its flags."""
         st = self._state
-        for _attempt in range(2):
-            m = st.msgs.get(uid)
-            if m is None:
+        m = st.msgs.get(uid)
+        if m is None:
+            raise MessageGone(uid)
+        try:
+            return open_message(st.dir + m.name), m.vsize
+        except FileNotFoundError:
+            pass
+        with st.hold():
+            self._synced(st)
+            found = st.find(uid)
+            if found is None:
                 raise MessageGone(uid)
             try:
-                return open_message(st.dir + m.name), m.vsize
+                return open_message(st.dir + found.name), found.vsize
             except FileNotFoundError:
-                with st.hold():
-                    self._synced(st)
-                    st.find(uid)
-        raise MessageGone(uid)
+                raise MessageGone(uid) from None  # another program took it meanwhile
 
     @disk_errors
     def open_message(self, uid: int) -> BinaryIO:
