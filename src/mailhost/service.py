@@ -219,7 +219,10 @@ def build_service(
     if config.imap.listen or config.imap.listen_tls:
         from mailhost.imap.parse_helper import ParseHelpers, helpers_wanted
 
-        wanted = helpers_wanted(config.imap.parse_processes)
+        # (their answers reach the sessions through the structure cache)
+        wanted = (
+            helpers_wanted(config.imap.parse_processes) if config.imap.structure_cache_mb else 0
+        )
         if wanted:
             parse_helpers = ParseHelpers(wanted)
             PartService(parse_helpers).setServiceParent(host)

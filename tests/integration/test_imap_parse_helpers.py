@@ -124,3 +124,9 @@ def test_the_helpers_end_with_the_host(tmp_path: Path) -> None:
     for pid in pids:
         with pytest.raises(ChildProcessError):  # ended and reaped
             os.waitpid(pid, os.WNOHANG)
+
+
+def test_no_helper_without_a_structure_cache(tmp_path: Path) -> None:
+    """Helpers hand their answers over through the cache: without one they would idle."""
+    with MailHost(tmp_path / "h", users=USERS, extra_config="structure_cache_mb = 0\n") as host:
+        assert host.service is not None and host.service.parse_helpers is None

@@ -51,7 +51,8 @@ class IMAPConfig:
     #: process, so that a client asking for those of many messages at once (a folder
     #: opened for the first time) has them parsed on more than one core.  No more are
     #: started than the cores the host may run on, less one (none on one core, or when
-    #: pinned to one); 0: parse in the host's process only.
+    #: pinned to one), and none without a structure cache, through which their answers
+    #: reach the sessions; 0: parse in the host's process only.
     parse_processes: int = 1
     #: Messages one MULTIAPPEND command (RFC 3502) may carry.
     max_append_messages: int = 100

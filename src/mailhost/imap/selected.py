@@ -225,13 +225,15 @@ async def _found(s: IMAPSession, key: grammar.SearchKey) -> list[int]:
 
 async def _found_with_listing(
     s: IMAPSession, key: grammar.SearchKey
-) -> tuple[list[int], dict[int, MessageInfo]]:
-    """:func:`_found` and the listing (SORT and THREAD need dates and sizes); a MODSEQ
-    key enables CONDSTORE, as in SEARCH."""
+) -> tuple[list[tuple[int, int]], dict[int, MessageInfo]]:
+    """``(sequence number, UID)`` of what ``key`` finds, and the listing (SORT and THREAD
+    need dates and sizes); a MODSEQ key enables CONDSTORE, as in SEARCH."""
     if "MODSEQ" in key_kinds(key):
         s.enable_condstore()
     positions = await _found(s, key)
-    return positions, await _infos(s)
+    assert s.view is not None
+    uids = s.view.uids
+    return [(p + 1, uids[p]) for p in positions], await _infos(s)
 
 
 async def _infos(s: IMAPSession) -> dict[int, MessageInfo]:
@@ -291,9 +293,7 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
     criteria, key = grammar.sort_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
-    uids = view.uids
-    positions, infos = await _found_with_listing(s, key)
-    found = [(p + 1, uids[p]) for p in positions]
+    found, infos = await _found_with_listing(s, key)
     from_header = header_criteria(criteria)
     cache = s.structures
     kept: dict[int, dict[bytes, bytes]] = {}
@@ -356,9 +356,7 @@ async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
     algorithm, key = grammar.thread_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
-    uids = view.uids
-    positions, infos = await _found_with_listing(s, key)
-    found = [(p + 1, uids[p]) for p in positions]
+    found, infos = await _found_with_listing(s, key)
     # what was read of each message before is in the host's structure cache
     cache = s.structures
     folder_id, uidvalidity = view.folder_id, view.uidvalidity

@@ -165,13 +165,13 @@ class IMAPServerProtocol(HeldGreeting, Protocol):
                 self.close()  # nothing can be read past a corrupt stream
                 return
             self._compressed_in = self._inflate.unconsumed_tail
+            if data:
+                session.data_received(data)
             if self._inflate.eof:
                 self._compressed_in = b""
                 self.close()  # the client ended its stream: it has no more to say
                 return
-            if data:
-                session.data_received(data)
-            elif not self._compressed_in:
+            if not data and not self._compressed_in:
                 return
 
     def quiet(self) -> None:
