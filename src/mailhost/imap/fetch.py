@@ -268,6 +268,9 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
     out: list[bytes] = []
     # what helpers build of a batch, on its way to the cache while the rest is answered
     ahead: Deferred[None] | None = None
+    # (only whole-message parses for the cache are shared with helpers)
+    shared = s.parse_helpers is not None and cache is not None and not header_only
+    batch_size = _SHARED_BATCH if shared else _BATCH
     # the sequence number after the last one found: the next asked for, usually
     after = 0
     for index, u in enumerate(live):
@@ -292,7 +295,7 @@ async def run_fetch(s: IMAPSession, uids: list[int], items: list[FetchItem], uid
             if ahead is not None:
                 await ahead
                 ahead = None
-            batch = live[index : index + (_SHARED_BATCH if s.parse_helpers else _BATCH)]
+            batch = live[index : index + batch_size]
             # a client often asks for BODYSTRUCTURE and then for parts of that message
             loaded = {}
             known = {} if cache is None else _known_structures(cache, view, batch, names)
