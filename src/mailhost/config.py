@@ -166,7 +166,8 @@ def check_endpoint(description: str) -> str | None:
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:
-        return " or ".join(repr(a) for a in typing.get_args(tp))
+        choices = [repr(a) for a in typing.get_args(tp)]
+        return " or ".join(choices) if len(choices) < 3 else "one of " + ", ".join(choices)
     if origin in (list, tuple):
         return "a list"
     if origin is dict:

@@ -65,7 +65,10 @@ def write(tmp_path: Path, text: str) -> Path:
             ),
             "tls.certificate: cannot read",
         ),
-        (GOOD + "[store]\nfsync = 3\n", "store.fsync: must be 'always' or 'never', not 3"),
+        (
+            GOOD + "[store]\nfsync = 3\n",
+            "store.fsync: must be one of 'always', 'optimized', 'never', not 3",
+        ),
         ("[server\n", "not valid TOML"),
     ],
     ids=["typo", "bad-port", "unreadable-certificate", "bad-type", "bad-toml"],

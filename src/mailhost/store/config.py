@@ -26,9 +26,11 @@ class StoreConfig:
     maildir: str = "mail/%u"
     #: IMAP hierarchy delimiter shown to clients (on disk, Maildir++ always uses ".").
     hierarchy_delimiter: Literal["/", "."] = "/"
-    #: When to fsync: "always" (message files and indexes before success is reported),
-    #: or "never" (faster; a power cut may lose the last changes, never old mail).
-    fsync: Literal["always", "never"] = "always"
+    #: When to fsync: "always" (every change before success is reported), "optimized"
+    #: (the same, except that a flag change does not wait for its renames to reach the
+    #: disk: a power cut may undo the last flag changes, reported again with a higher
+    #: MODSEQ), or "never" (faster; a power cut may lose the last changes, never old mail).
+    fsync: Literal["always", "optimized", "never"] = "optimized"
     #: Per-user storage limit in bytes; 0 means unlimited.
     quota_bytes: int = 0
     #: Largest message accepted by APPEND and delivery, in bytes.

@@ -102,7 +102,7 @@ class MaildirAccount:
         with self._states_lock:
             st = self._states.get(path)
             if st is None:
-                st = FolderState(path, label, self.store.fsync)
+                st = FolderState(path, label, self.store.fsync, self.store.fsync_flag_renames)
                 st.on_change = self._folder_changed
                 self._states[path] = st
         self.store.keep(st)

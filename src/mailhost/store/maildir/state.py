@@ -270,6 +270,36 @@ def _message_info(
     return info
 
 
+def _renamed_after_stamp(lines: list[str]) -> bool:
+    """Whether a record that renames or removes a file follows the journal's last ``D``
+    (directory stamp) record; looks only at the journal's tail after that record."""
+    for line in reversed(lines):
+        kind = line[:1]
+        if kind == "D":
+            return False
+        if kind in ("A", "F", "X"):
+            return True
+    return False
+
+
+_change_slots: Any = vars(Change)
+_set_kind = _change_slots["kind"].__set__
+_set_change_uid = _change_slots["uid"].__set__
+_set_change_modseq = _change_slots["modseq"].__set__
+_set_change_flags = _change_slots["flags"].__set__
+
+
+def _change(kind: ChangeKind, uid: int, modseq: int, flags: frozenset[str]) -> Change:
+    """``Change(kind, uid, modseq, flags)`` the way :func:`_message_info` builds its
+    listing: a session's pull after a big STORE takes in one per message."""
+    change: Change = _new_object(Change)
+    _set_kind(change, kind)
+    _set_change_uid(change, uid)
+    _set_change_modseq(change, modseq)
+    _set_change_flags(change, flags)
+    return change
+
+
 class Msg:
     __slots__ = ("cmodseq", "info", "modseq", "mtime_ns", "name", "uid", "vsize")
 
@@ -316,12 +346,14 @@ class FolderState:
     #: record files found on disk without reading them (see :meth:`measure`)
     lazy_sizes = True
 
-    def __init__(self, path: Path, label: str, fsync: bool) -> None:
+    def __init__(self, path: Path, label: str, fsync: bool, fsync_renames: bool = True) -> None:
         self.path = path
         #: ``path`` as a string ending in ``/``: joined with file names on hot paths
         self.dir = str(path) + "/"
         self.label = label
         self.fsync = fsync
+        #: a flag change's renames are fsynced too (else only its index records are)
+        self.fsync_renames = fsync and fsync_renames
         #: directory listings made so far
         self.scans = 0
         self.lock = FileLock(path / LOCK_FILE)
@@ -672,6 +704,8 @@ class FolderState:
                 raise ix.IndexCorrupt("empty index")
             self.uidvalidity, self.guid = ix.parse_header(lines[0])
             self._apply_many(lines[1:])
+            if _renamed_after_stamp(lines):
+                self._distrust_stamp()
         except (ix.IndexCorrupt, ValueError, IndexError, KeyError, UnicodeDecodeError):
             self._rebuild(existed=True)
             return
@@ -877,6 +911,18 @@ class FolderState:
         return tuple(sorted(set(out)))
 
     # -- the directory scan ----------------------------------------------------------
+
+    def _distrust_stamp(self) -> None:
+        """Forget the settled directory stamp: the next sync lists both directories.
+
+        A flag change whose renames are not fsynced (``fsync = "optimized"``) may be lost
+        in a power cut while its index records, which are fsynced, survive; ``cur/`` may
+        then be back at the very mtime a stamp recorded before the renames.  Records that
+        rename files after the last stamp therefore void it when an index is loaded (in
+        normal running the renames moved the mtime on, so this costs no listing), and a
+        stamp taken before unsynced renames is not written into a compacted index."""
+        self.dir_stamp = None
+        self.dir_ok.clear()
 
     def _trusted(self, sub: str, mtime_ns: int) -> bool:
         """Whether the state reflects ``sub`` (``new`` or ``cur``) at this mtime."""
@@ -1585,23 +1631,26 @@ class FolderState:
             self._feed_floor = self.highestmodseq
         else:
             newer = feed[bisect.bisect_right(feed, (modseq, sys.maxsize)) :]
+        # ``newer`` is in (MODSEQ, UID) order, and so is what is taken from it
         changes = []
         seen: set[int] = set()
+        msgs, expunged, flags_of = self.msgs, self.expunged, self.flags_of
+        append, flags, expunge = ChangeKind.APPEND, ChangeKind.FLAGS, ChangeKind.EXPUNGE
         for ms, uid in newer:
             if uid in seen:
                 continue
-            m = self.msgs.get(uid)
+            m = msgs.get(uid)
             if m is not None:
                 if m.modseq != ms:
                     continue  # an older state of a message changed again since
-                kind = ChangeKind.APPEND if m.cmodseq > modseq else ChangeKind.FLAGS
-                changes.append(Change(kind, uid, ms, self.flags_of(m.name)))
-            elif self.expunged.get(uid) == ms:
-                changes.append(Change(ChangeKind.EXPUNGE, uid, ms))
+                info = m.info
+                now = info.flags if info is not None else flags_of(m.name)
+                changes.append(_change(append if m.cmodseq > modseq else flags, uid, ms, now))
+            elif expunged.get(uid) == ms:
+                changes.append(_change(expunge, uid, ms, frozenset()))
             else:
                 continue
             seen.add(uid)
-        changes.sort(key=lambda c: (c.modseq, c.uid))
         return ChangeSet(self.uidvalidity, self.highestmodseq, tuple(changes))
 
     def _note(self, modseq: int, uid: int) -> None:
@@ -1658,15 +1707,15 @@ class FolderState:
             self.keyword_indexes(sorted(flags - SYSTEM_FLAGS))
         modseq = self.highestmodseq + 1
         changed: list[int] = []
-        targets: dict[str, tuple[str, int] | None] = {}
+        targets: dict[str, tuple[str, int, frozenset[str]] | None] = {}
         msgs = self.msgs
         names = self.names
         wbuf = self.wbuf
         d = self.dir
 
-        def new_info(name: str) -> tuple[str, int] | None:
-            """The info part ``name`` gets and what that does to the unseen count (None:
-            its flags do not change)."""
+        def new_info(name: str) -> tuple[str, int, frozenset[str]] | None:
+            """The info part ``name`` gets, what that does to the unseen count, and the
+            flags it stands for (None: its flags do not change)."""
             info = name.partition(":")[2] if ":" in name else "\0"
             if info in targets:
                 return targets[info]
@@ -1681,7 +1730,8 @@ class FolderState:
             if new != old:
                 kw = self.keyword_indexes(sorted(new - SYSTEM_FLAGS))
                 other = parse_info(info if info != "\0" else None).other
-                target = format_info(new & SYSTEM_FLAGS, kw, other), (SEEN in old) - (SEEN in new)
+                letters = format_info(new & SYSTEM_FLAGS, kw, other)
+                target = letters, (SEEN in old) - (SEEN in new), self._info_flags(letters)
             targets[info] = target
             return target
 
@@ -1694,7 +1744,7 @@ class FolderState:
             got = new_info(m.name)
             if got is None:
                 continue
-            info, delta = got
+            info, delta, now = got
             for _attempt in range(2):
                 target = "cur/" + m.name[4:].partition(":")[0] + ":" + info
                 try:
@@ -1708,7 +1758,7 @@ class FolderState:
                     got = new_info(m.name)  # renamed by another program: flags may differ
                     if got is None:
                         break
-                    info, delta = got
+                    info, delta, now = got
             else:
                 continue
             if uid not in msgs or msgs[uid] is not m:
@@ -1720,7 +1770,12 @@ class FolderState:
             if m.modseq != modseq:
                 m.modseq = modseq
                 self._note(modseq, uid)
-            m.info = None
+            # (the listing the caller reports, built here from flags known per info part)
+            m.info = (
+                None
+                if m.mtime_ns < 0
+                else _message_info(uid, now, m.vsize, m.mtime_ns / 1e9, modseq)
+            )
             self._dirty.add(uid)
             wbuf.append(ix.rec_flags(uid, modseq, target))
             changed.append(uid)
@@ -1731,8 +1786,10 @@ class FolderState:
             if self._unseen is not None:
                 # (anything else that changed flags meanwhile set it to None)
                 self._unseen += unseen_delta
-            if self.fsync:
+            if self.fsync_renames:
                 fsync_dir(self.path / "cur")
+            else:
+                self.dir_stamp = None  # see _distrust_stamp
             self.highestmodseq = max(self.highestmodseq, modseq)
         return changed
 

@@ -29,6 +29,7 @@ class MaildirStore:
         *,
         delimiter: str = "/",
         fsync: bool = True,
+        fsync_flag_renames: bool = True,
         quota_bytes: int | None = None,
         special_folders: dict[str, str] | None = None,
         max_message_size: int | None = None,
@@ -42,6 +43,9 @@ class MaildirStore:
         self.root_template = template
         self.delimiter = delimiter
         self.fsync = fsync
+        #: With ``fsync``: whether a flag change also fsyncs ``cur/`` (the renames)
+        #: before it is reported, or only the index (``fsync = "optimized"``).
+        self.fsync_flag_renames = fsync_flag_renames
         self.quota_bytes = quota_bytes
         self.special_folders = dict(special_folders or {})
         self.max_message_size = max_message_size
@@ -66,7 +70,8 @@ class MaildirStore:
         return cls(
             template,
             delimiter=config.hierarchy_delimiter,
-            fsync=config.fsync == "always",
+            fsync=config.fsync != "never",
+            fsync_flag_renames=config.fsync == "always",
             quota_bytes=config.quota_bytes or None,
             special_folders=config.special_folders,
             max_message_size=config.max_message_size,
