@@ -6,6 +6,7 @@ reactor: the kernel queues the events as soon as the file operations return.
 
 from __future__ import annotations
 
+import select
 import shutil
 import struct
 import sys
@@ -343,3 +344,34 @@ def test_a_burst_of_events_is_read_in_place_and_split_reads_keep_their_tail(
     clock.advance(1)
     assert calls == [("u", "fid")] * 2
     assert notifier._buffer == b""
+
+
+@linux_only
+def test_reads_pause_after_each_wake_up_and_a_long_burst_is_read_whole(
+    setup,  # type: ignore[no-untyped-def]
+) -> None:
+    watcher, clock, calls, tmp = setup
+    box = maildir(tmp / "u")
+    watcher.watch("u", "fid", box)
+    notifier = watcher._notifier
+    assert notifier in clock.getReaders()
+    (box / "new" / "m").write_bytes(b"x")
+    notifier.doRead()
+    assert notifier not in clock.getReaders()  # renames keep their thread's GIL meanwhile
+    clock.advance(notifier.pace)
+    assert notifier in clock.getReaders()
+    clock.advance(1)
+    assert calls == [("u", "fid")]
+    # more events than one read takes (two per rename, each with its name)
+    for i in range(1500):
+        (box / "new" / f"m{i}.{'x' * 40}").write_bytes(b"x")
+    for i in range(1500):
+        (box / "new" / f"m{i}.{'x' * 40}").rename(box / "cur" / f"m{i}:2,S")
+    wake_ups = 0
+    while select.select([notifier._fd], [], [], 0)[0]:
+        wake_ups += 1
+        notifier.doRead()
+        clock.advance(notifier.pace)
+    assert 2 <= wake_ups <= 10  # a read takes up to 64 KiB, not one event pair
+    clock.advance(1)
+    assert calls == [("u", "fid")] * 2
