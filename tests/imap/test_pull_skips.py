@@ -170,3 +170,65 @@ def test_a_change_whose_wake_up_is_on_its_way_is_seen() -> None:
     for f, args in queued:
         f(*args)
     assert c.cmd("N2 NOOP") == b"N2 OK NOOP completed\r\n"
+
+
+class Recording(Counting):
+    """Counting, keeping the MODSEQ each pull started from."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pulled_from: list[int] = []
+
+    def run(self, f: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(f, "__name__", "") == PULL:
+            self.pulled_from.append(args[1])
+        return super().run(f, *args, **kwargs)
+
+
+def _recording_session() -> tuple[Host, Client, Recording]:
+    blocking = Recording()
+    h = Host(blocking=blocking, push=True)
+    for i in range(5):
+        h.deliver(b"Subject: %d\r\n\r\nbody\r\n" % i)
+    c = h.connect()
+    c.login()
+    c.select()
+    return h, c, blocking
+
+
+def test_a_store_on_a_current_view_pulls_from_its_own_modseq() -> None:
+    _h, c, blocking = _recording_session()
+    before = c.session.view.modseq  # type: ignore[union-attr]
+    out = c.cmd("T1 STORE 1:3 +FLAGS (\\Flagged)")
+    assert out.count(b" FETCH (FLAGS") == 3
+    assert blocking.pulled_from == [before + 1]  # not the three changes again
+    assert c.session.view.modseq == before + 1  # type: ignore[union-attr]
+
+
+def test_a_store_after_an_unseen_change_still_reports_it() -> None:
+    h, a, blocking = _recording_session()
+    h.store.remove_listener(h.hub.notify)  # a's wake-up is lost
+    b = h.connect()
+    b.login()
+    b.select()
+    b.cmd("B1 STORE 2 +FLAGS (\\Answered)")
+    before = a.session.view.modseq  # type: ignore[union-attr]
+    blocking.pulled_from.clear()
+    out = a.cmd("T1 STORE 1 +FLAGS (\\Flagged)")
+    assert b"* 2 FETCH (UID 2 FLAGS (\\Answered \\Recent))" in out
+    assert blocking.pulled_from == [before]
+
+
+def test_a_store_reports_a_delivery_made_just_after_it() -> None:
+    h, c, _blocking = _recording_session()
+    folder: Any = c.session.folder  # type: ignore[union-attr]
+    store = folder.set_flags
+
+    def store_then_deliver(*args: Any) -> Any:
+        changed = store(*args)
+        h.deliver(b"Subject: late\r\n\r\nbody\r\n")
+        return changed
+
+    folder.set_flags = store_then_deliver
+    out = c.cmd("T1 STORE 1 +FLAGS (\\Flagged)")
+    assert b"* 6 EXISTS" in out and out.endswith(b"T1 OK STORE completed\r\n")

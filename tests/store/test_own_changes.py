@@ -245,3 +245,35 @@ def test_claiming_recent_wakes_nobody(tmp_path: Path) -> None:
     assert len(heard) == before
     box.set_flags([1], [SEEN], FlagMode.ADD)
     assert len(heard) == before + 1  # a real change still wakes
+
+
+def test_changes_a_flag_change_finds_meanwhile_get_a_modseq_above_its_own(
+    tmp_path: Path,
+) -> None:
+    """``Folder.set_flags`` gives its messages one MODSEQ that no other change shares: a
+    session that was current just below it takes the result as the whole news."""
+    store, root = foreign_folder(tmp_path, 5)
+    box = store.account("u").folder(INBOX)
+    before = box.status().highestmodseq
+    # another program renames two files (cur/'s mtime put back, so only a failed rename
+    # makes the store look): one the STORE names, one it does not
+    stamp = os.stat(root / "cur").st_mtime_ns
+    for uid in (2, 5):
+        m = box._state.msgs[uid]
+        os.rename(root / m.name, root / "cur" / (m.name[4:].partition(":")[0] + ":2,DS"))
+    os.utime(root / "cur", ns=(stamp, stamp))
+    changed = box.set_flags([1, 2, 3], [FLAGGED], FlagMode.ADD)
+    assert {info.modseq for info in changed} == {before + 1}
+    assert {info.uid: info.flags for info in changed}[2] == {SEEN, FLAGGED, "\\Draft"}
+    later = box.changes_since(before + 1)
+    assert [(c.uid, c.flags) for c in later.changes] == [(5, {SEEN, "\\Draft"})]
+    assert later.highestmodseq == before + 2
+
+
+def test_a_flag_change_that_changes_nothing_uses_no_modseq(tmp_path: Path) -> None:
+    store, _root = foreign_folder(tmp_path, 3)
+    box = store.account("u").folder(INBOX)
+    before = box.status().highestmodseq
+    assert box.set_flags([1, 2], [SEEN], FlagMode.ADD) == []
+    assert box.status().highestmodseq == before
+    assert [i.modseq for i in box.set_flags([1], [FLAGGED], FlagMode.ADD)] == [before + 1]

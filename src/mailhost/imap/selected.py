@@ -478,8 +478,11 @@ async def cmd_store(s: IMAPSession, args: Args, uid: bool) -> bytes:
         )
     for line in view.keyword_lines(info.flags for info in changed):
         s._send(line)
-    for info in changed:
-        view.record_flags(info.uid, info.flags, info.modseq)
+    view.record_stored(changed)
+    if changed and all(info.modseq == view.modseq + 1 for info in changed):
+        # (Folder.set_flags: that MODSEQ is this change's alone) the view was current
+        # and has just taken the change in: the pull after the command starts from here
+        view.modseq += 1
     _store_responses(s, live, changed, modified, silent, uid)
     if modified:
         # (RFC 7162 §3.1.3: the messages that had changed since, left as they are)
@@ -511,18 +514,16 @@ def _store_responses(
         return
     left = set(modified)
     targets = live if not silent else [info.uid for info in changed]
+    modseqs = view.modseqs
     out = []
-    for u in targets:
-        if u in left:
-            continue
-        seq = view.seq_of(u)
-        if seq is None:
+    for u, seq in zip(targets, view.seqs_of(targets), strict=True):
+        if seq is None or u in left:
             continue
         items = [] if silent else [b"FLAGS " + format_flags(view.flags_for_client(u))]
         if uid or condstore:  # (RFC 7162 §3.1: UID and MODSEQ once CONDSTORE is on)
             items.append(b"UID %d" % u)
         if condstore:
-            items.append(b"MODSEQ (%d)" % view.modseq_of(u))
+            items.append(b"MODSEQ (%d)" % modseqs[seq - 1])
         out.append(b"* %d FETCH (" % seq + b" ".join(items) + b")\r\n")
     s.write(b"".join(out))
 

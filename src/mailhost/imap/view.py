@@ -122,6 +122,23 @@ class View:
         i = bisect.bisect_left(self.uids, uid)
         return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
 
+    def seqs_of(self, uids: Iterable[int]) -> list[int | None]:
+        """:meth:`seq_of` of each UID.  UIDs that follow each other in the map (a STORE
+        or FETCH on a range) are found by looking at the next slot, not by a search."""
+        view = self.uids
+        n = len(view)
+        out: list[int | None] = []
+        pos = 0
+        for u in uids:
+            if pos >= n or view[pos] != u:
+                pos = bisect.bisect_left(view, u)
+                if pos >= n or view[pos] != u:
+                    out.append(None)
+                    continue
+            pos += 1
+            out.append(pos)
+        return out
+
     def modseq_of(self, uid: int) -> int:
         """The message's MODSEQ as the session last learnt it."""
         seq = self.seq_of(uid)
@@ -182,6 +199,21 @@ class View:
             self.flags[uid] = flags
             self.changed.pop(uid, None)
             self._record_modseq(uid, modseq)
+
+    def record_stored(self, infos: list[MessageInfo]) -> list[int | None]:
+        """:meth:`record_flags` of each message a STORE changed; returns their sequence
+        numbers (None: not in this session's map)."""
+        flags, changed, modseqs = self.flags, self.changed, self.modseqs
+        seqs = self.seqs_of(info.uid for info in infos)
+        for info, seq in zip(infos, seqs, strict=True):
+            uid = info.uid
+            if uid in flags:
+                flags[uid] = info.flags
+                if changed:
+                    changed.pop(uid, None)
+                if seq is not None and info.modseq > modseqs[seq - 1]:
+                    modseqs[seq - 1] = info.modseq
+        return seqs
 
     def _record_modseq(self, uid: int, modseq: int) -> None:
         seq = self.seq_of(uid)

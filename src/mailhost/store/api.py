@@ -238,7 +238,9 @@ class Folder(Protocol):
     ) -> list[MessageInfo]:
         """Change flags of the given messages as one change; returns those that changed.
 
-        UIDs that are gone are skipped.
+        UIDs that are gone are skipped.  The messages changed all get one new MODSEQ, and
+        no other change gets it: a session whose view was current at the MODSEQ just below
+        knows from the result alone that nothing else changed meanwhile.
         """
 
     def set_flags_unchanged_since(

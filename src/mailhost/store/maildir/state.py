@@ -1706,6 +1706,9 @@ class FolderState:
             # give new keywords their letters first: running out fails before any rename
             self.keyword_indexes(sorted(flags - SYSTEM_FLAGS))
         modseq = self.highestmodseq + 1
+        # reserved: changes another program made, found by a rescan in the loop below (a
+        # file renamed under us), get MODSEQs above it, never this call's own
+        self.highestmodseq = modseq
         changed: list[int] = []
         targets: dict[str, tuple[str, int, frozenset[str]] | None] = {}
         msgs = self.msgs
@@ -1737,18 +1740,21 @@ class FolderState:
 
         unseen_delta = 0
         done = self.own_cur()
+        note, dirty, rename = self._note, self._dirty.add, os.rename
         for uid in sorted(set(uids)):
             m = msgs.get(uid)
             if m is None:
                 continue
-            got = new_info(m.name)
+            name = m.name
+            part = name.partition(":")[2] if ":" in name else "\0"
+            got = targets[part] if part in targets else new_info(name)
             if got is None:
                 continue
             info, delta, now = got
             for _attempt in range(2):
                 target = "cur/" + m.name[4:].partition(":")[0] + ":" + info
                 try:
-                    os.rename(d + m.name, d + target)
+                    rename(d + m.name, d + target)
                     break
                 except FileNotFoundError:
                     found = self.find(uid)
@@ -1769,15 +1775,15 @@ class FolderState:
             names[target] = uid
             if m.modseq != modseq:
                 m.modseq = modseq
-                self._note(modseq, uid)
+                note(modseq, uid)
             # (the listing the caller reports, built here from flags known per info part)
             m.info = (
                 None
                 if m.mtime_ns < 0
                 else _message_info(uid, now, m.vsize, m.mtime_ns / 1e9, modseq)
             )
-            self._dirty.add(uid)
-            wbuf.append(ix.rec_flags(uid, modseq, target))
+            dirty(uid)
+            wbuf.append(f"F {uid} {modseq} {target}\n")  # ix.rec_flags
             changed.append(uid)
             unseen_delta += delta
         done()
@@ -1790,7 +1796,8 @@ class FolderState:
                 fsync_dir(self.path / "cur")
             else:
                 self.dir_stamp = None  # see _distrust_stamp
-            self.highestmodseq = max(self.highestmodseq, modseq)
+        elif self.highestmodseq == modseq:
+            self.highestmodseq = modseq - 1  # nothing changed: the reserved MODSEQ is unused
         return changed
 
     def expunge(self, uids: Iterable[int]) -> list[int]:
