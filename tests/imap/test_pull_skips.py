@@ -11,15 +11,22 @@ from imapkit import Client, Host, untagged
 
 from mailhost.blocking import InlineBlocking
 
+PULL = "_changes_and_recent"
+
 
 class Counting(InlineBlocking):
-    """Inline calls, counted by the name of the function run."""
+    """Inline calls, counted by the name of the function run (and the MODSEQ each pull
+    started from)."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.pulled_from: list[int] = []
 
     def run(self, f: Any, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append(getattr(f, "__name__", "?"))
+        name = getattr(f, "__name__", "?")
+        self.calls.append(name)
+        if name == PULL:
+            self.pulled_from.append(args[1])
         return super().run(f, *args, **kwargs)
 
     def take(self) -> list[str]:
@@ -27,17 +34,16 @@ class Counting(InlineBlocking):
         return calls
 
 
-def _session(push: bool) -> tuple[Host, Client, Counting]:
+def _session(push: bool, select: bool = False) -> tuple[Host, Client, Counting]:
     blocking = Counting()
     h = Host(blocking=blocking, push=push)
     for i in range(5):
         h.deliver(b"Subject: %d\r\n\r\nbody\r\n" % i)
     c = h.connect()
     c.login()
+    if select:
+        c.select()
     return h, c, blocking
-
-
-PULL = "_changes_and_recent"
 
 
 @pytest.mark.parametrize("push", [True, False], ids=["push", "pull-only"])
@@ -172,32 +178,8 @@ def test_a_change_whose_wake_up_is_on_its_way_is_seen() -> None:
     assert c.cmd("N2 NOOP") == b"N2 OK NOOP completed\r\n"
 
 
-class Recording(Counting):
-    """Counting, keeping the MODSEQ each pull started from."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pulled_from: list[int] = []
-
-    def run(self, f: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(f, "__name__", "") == PULL:
-            self.pulled_from.append(args[1])
-        return super().run(f, *args, **kwargs)
-
-
-def _recording_session() -> tuple[Host, Client, Recording]:
-    blocking = Recording()
-    h = Host(blocking=blocking, push=True)
-    for i in range(5):
-        h.deliver(b"Subject: %d\r\n\r\nbody\r\n" % i)
-    c = h.connect()
-    c.login()
-    c.select()
-    return h, c, blocking
-
-
 def test_a_store_on_a_current_view_pulls_from_its_own_modseq() -> None:
-    _h, c, blocking = _recording_session()
+    _h, c, blocking = _session(True, select=True)
     before = c.session.view.modseq  # type: ignore[union-attr]
     out = c.cmd("T1 STORE 1:3 +FLAGS (\\Flagged)")
     assert out.count(b" FETCH (FLAGS") == 3
@@ -206,7 +188,7 @@ def test_a_store_on_a_current_view_pulls_from_its_own_modseq() -> None:
 
 
 def test_a_store_after_an_unseen_change_still_reports_it() -> None:
-    h, a, blocking = _recording_session()
+    h, a, blocking = _session(True, select=True)
     h.store.remove_listener(h.hub.notify)  # a's wake-up is lost
     b = h.connect()
     b.login()
@@ -220,7 +202,7 @@ def test_a_store_after_an_unseen_change_still_reports_it() -> None:
 
 
 def test_a_store_reports_a_delivery_made_just_after_it() -> None:
-    h, c, _blocking = _recording_session()
+    h, c, _blocking = _session(True, select=True)
     folder: Any = c.session.folder  # type: ignore[union-attr]
     store = folder.set_flags
 
