@@ -5,6 +5,8 @@ from __future__ import annotations
 import email.utils
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from imapkit import Host, lines, untagged
 
 from mailhost.imap import selected
@@ -198,3 +200,83 @@ def test_a_group_sorts_by_its_name(host: Host) -> None:
     host.deliver(b"Subject: c\r\n\r\nno From\r\n")
     host.deliver(_msg("d", "amy@x.org", "y@x.org", date))
     assert _sort(host, "a SORT (FROM) UTF-8 ALL") == [3, 4, 2, 1]
+
+
+def test_a_sort_again_or_of_fewer_messages_uses_the_kept_order(
+    mailbox: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _sort(mailbox, "a SORT (REVERSE DATE SUBJECT) UTF-8 ALL")
+    orderings: list[int] = []
+    real = selected._sort_pairs
+
+    def counted(found: list[tuple[int, int]], *args: object) -> object:
+        orderings.append(len(found))
+        return real(found, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(selected, "_sort_pairs", counted)
+    assert _sort(mailbox, "b SORT (REVERSE DATE SUBJECT) UTF-8 ALL") == first
+    assert _sort(mailbox, "c UID SORT (REVERSE DATE SUBJECT) UTF-8 ALL") == first
+    assert _sort(mailbox, "d SORT (REVERSE DATE SUBJECT) UTF-8 FROM bob") == [
+        n for n in first if n in (2, 4)
+    ]
+    assert orderings == []
+    # a new message is not in the kept order: the folder is sorted again, and kept
+    mailbox.deliver(_msg("new", "a@x.org", "b@x.org", "Wed, 04 Mar 2026 10:00:00 +0000"))
+    # (message 3 has no readable Date: its delivery, today, is the latest)
+    assert first[0] == 3
+    assert _sort(mailbox, "e SORT (REVERSE DATE SUBJECT) UTF-8 ALL") == [3, 5, *first[1:]]
+    assert _sort(mailbox, "f SORT (REVERSE DATE SUBJECT) UTF-8 ALL") == [3, 5, *first[1:]]
+    assert orderings == [5]
+
+
+_DATES = [f"Mon, 0{d} Mar 2026 10:00:00 +0000" for d in range(1, 4)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.just("deliver"),
+                st.sampled_from(["a", "Re: a", "b", "c"]),
+                st.sampled_from(["x@x.org", "Y@x.org", "z@x.org"]),
+                st.sampled_from(_DATES),
+            ),
+            st.tuples(st.just("expunge"), st.integers(1, 12)),
+            st.tuples(st.just("seen"), st.integers(1, 12)),
+            st.tuples(
+                st.just("sort"),
+                st.sampled_from(["SUBJECT", "REVERSE DATE", "FROM ARRIVAL", "SIZE REVERSE FROM"]),
+                st.sampled_from(["ALL", "UNSEEN", "SEEN", "FROM x"]),
+                st.booleans(),
+            ),
+        ),
+        max_size=25,
+    )
+)
+def test_kept_orders_answer_as_a_fresh_sort_does(ops: list[tuple[object, ...]]) -> None:
+    kept, fresh = Host(), Host(IMAPConfig(structure_cache_mb=0))
+    sessions = []
+    for host in (kept, fresh):
+        c = host.connect()
+        c.login()
+        c.select()
+        sessions.append(c)
+    for n, op in enumerate(ops):
+        answers = []
+        for host, c in zip((kept, fresh), sessions, strict=True):
+            if op[0] == "deliver":
+                host.deliver(_msg(str(op[1]), str(op[2]), "to@x.org", str(op[3]), "b" * n))
+            elif op[0] in ("expunge", "seen"):
+                exists = len(host.inbox().list_messages())
+                if exists:
+                    seq = int(op[1]) % exists + 1  # type: ignore[call-overload]
+                    flag = "\\Deleted" if op[0] == "expunge" else "\\Seen"
+                    c.cmd(f"s{n} STORE {seq} +FLAGS.SILENT ({flag})")
+                    if op[0] == "expunge":
+                        c.cmd(f"x{n} EXPUNGE")
+            else:
+                form = "UID SORT" if op[3] else "SORT"
+                answers.append(untagged(c.cmd(f"t{n} {form} ({op[1]}) UTF-8 {op[2]}")))
+        if answers:
+            assert answers[0] == answers[1], op

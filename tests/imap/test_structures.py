@@ -177,3 +177,21 @@ def _value(answer: bytes, seq: int, name: bytes) -> bytes:
             if depth == 0:
                 return line[start : i + 1]
         i += 1
+
+
+def test_kept_orders_answer_for_subsets_and_are_bounded() -> None:
+    cache = StructureCache(64 * 10)  # room for 10 UIDs of orders
+    key = ("f", 1, ((b"DATE", True),))
+    cache.keep_order(key, [5, 2, 9, 1])
+    assert cache.order(key, [1, 2, 5, 9]) == [5, 2, 9, 1]
+    assert cache.order(key, {9, 5}) == [5, 9]
+    assert cache.order(key, [1, 2, 3]) is None  # 3 was not in the set sorted
+    assert cache.order(("f", 2, key[2]), [1]) is None  # another UIDVALIDITY
+    other = ("f", 1, ((b"SUBJECT", False),))
+    cache.keep_order(other, [1, 2, 3, 4, 5, 6])
+    assert cache.order(key, [1]) == [1]
+    cache.keep_order(("g", 1, key[2]), [7, 8])  # 12 UIDs: the least recently used goes
+    assert cache.order(other, [1]) is None
+    assert cache.order(key, [2, 5]) == [5, 2]
+    cache.keep_order(key, list(range(11)))  # more than all the room: not kept
+    assert cache.order(key, [2, 5]) == [5, 2]

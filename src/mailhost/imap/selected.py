@@ -29,7 +29,7 @@ from mailhost.imap.search import (
     run_search,
 )
 from mailhost.imap.sort import CACHE_PREFIX, header_criteria, header_keys, ordered, sort_value
-from mailhost.imap.structures import StructureCache
+from mailhost.imap.structures import OrderKey, StructureCache
 from mailhost.imap.thread import CACHE_NAME as THREAD_CACHE_NAME
 from mailhost.imap.thread import (
     Keys,
@@ -294,8 +294,14 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
     found, infos = await _found_with_listing(s, key)
-    from_header = header_criteria(criteria)
     cache = s.structures
+    order_key = (view.folder_id, view.uidvalidity, tuple(criteria))
+    if cache is not None:
+        numbers = await s.run(_kept_order, cache, order_key, found, uid)
+        if numbers is not None:
+            s._send(b"* SORT" + (b" " + _number_list(numbers) if numbers else b""))
+            return b"SORT completed"
+    from_header = header_criteria(criteria)
     kept: dict[int, dict[bytes, bytes]] = {}
     if from_header:
         folder_id, uidvalidity = view.folder_id, view.uidvalidity
@@ -309,9 +315,24 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
             if cache is not None:
                 for u, values in got.items():
                     cache.add((folder_id, uidvalidity, u), values)
-    numbers = await s.run(_sort_numbers, found, criteria, kept, infos, bool(from_header), uid)
+    pairs = await s.run(_sort_pairs, found, criteria, kept, infos, bool(from_header))
+    if cache is not None:
+        await s.run(cache.keep_order, order_key, [u for _, u in pairs])
+    numbers = [u for _, u in pairs] if uid else [seq for seq, _ in pairs]
     s._send(b"* SORT" + (b" " + _number_list(numbers) if numbers else b""))
     return b"SORT completed"
+
+
+def _kept_order(
+    cache: StructureCache, key: OrderKey, found: list[tuple[int, int]], uid: bool
+) -> list[int] | None:
+    """The numbers SORT answers with, from an order kept of a set holding all of ``found``
+    ``(seq, uid)`` pairs (None: none is kept).  Blocking."""
+    seqs = dict((u, seq) for seq, u in found)
+    order = cache.order(key, seqs.keys())
+    if order is None:
+        return None
+    return order if uid else list(map(seqs.__getitem__, order))
 
 
 def _cached_sort_keys(
@@ -331,22 +352,22 @@ def _cached_sort_keys(
     return kept, need
 
 
-def _sort_numbers(
+def _sort_pairs(
     found: list[tuple[int, int]],
     criteria: list[tuple[bytes, bool]],
     kept: dict[int, dict[bytes, bytes]],
     infos: dict[int, MessageInfo],
     from_header: bool,
-    uid: bool,
-) -> list[int]:
-    """The numbers SORT answers with, for ``found`` ``(seq, uid)`` pairs.  Blocking."""
+) -> list[tuple[int, int]]:
+    """``found`` ``(seq, uid)`` pairs in SORT order (without those whose headers could not
+    be read).  Blocking."""
     empty: dict[bytes, bytes] = {}
     keyed = [
         (seq, u, [sort_value(k, kept.get(u, empty), infos.get(u)) for k, _ in criteria])
         for seq, u in found
         if not from_header or u in kept
     ]
-    return [u if uid else seq for seq, u in ordered(keyed, criteria)]
+    return ordered(keyed, criteria)
 
 
 @command("THREAD", SEL)

@@ -9,7 +9,11 @@ gets them without a message being read or parsed (Dovecot keeps them in its
 ENVELOPE and BODYSTRUCTURE costs: about 25 µs a message, against about 2 µs from here.
 
 SORT keys read from headers (:mod:`mailhost.imap.sort`) are kept in the same entries under
-names of their own, since webmail sorts a folder again for every page it shows.
+names of their own, since webmail sorts a folder again for every page it shows.  So are
+whole SORT orders (:meth:`StructureCache.order`): the order of a set of messages never
+changes, and that of any subset is the kept order with the others left out, so a repeated
+SORT of a big folder (or of its unseen messages, once the whole folder was sorted) neither
+builds keys nor sorts.
 
 The cache lives in memory, is bounded in octets (``[imap] structure_cache_mb``) and lets
 the least recently used go first.  A lock guards it: FETCH uses it on the reactor thread,
@@ -22,10 +26,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 #: (folder id, UIDVALIDITY, UID)
 Key = tuple[str, int, int]
+#: (folder id, UIDVALIDITY, SORT criteria as (key, reversed) pairs)
+OrderKey = tuple[str, int, tuple[tuple[bytes, bool], ...]]
 #: A message's kept items: ENVELOPE, BODYSTRUCTURE or BODY to its value.
 Values = dict[bytes, bytes]
 #: What an entry costs besides its values: the key tuple, its strings, the dict and its slot.
@@ -44,6 +50,11 @@ class StructureCache:
         self.size = 0
         self._entries: OrderedDict[Key, Values] = OrderedDict()
         self._lock = threading.Lock()
+        #: SORT orders: the UIDs in order and the set of them, least recently used first.
+        self._orders: OrderedDict[OrderKey, tuple[list[int], frozenset[int]]] = OrderedDict()
+        self._order_uids = 0
+        #: UIDs the kept orders may hold in all (about 60 octets each).
+        self.max_order_uids = max_bytes // 64
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -89,6 +100,39 @@ class StructureCache:
             while self.size > self.max_bytes:
                 _, dropped = self._entries.popitem(last=False)
                 self.size -= _cost(dropped)
+
+    def order(self, key: OrderKey, uids: Collection[int]) -> list[int] | None:
+        """The kept order of ``uids``: that of a set holding them all, with the others left
+        out (None: no such order is kept).  For a worker thread: the filtering is done
+        outside the lock."""
+        with self._lock:
+            kept = self._orders.get(key)
+            if kept is not None:
+                self._orders.move_to_end(key)
+        if kept is None:
+            return None
+        order, members = kept
+        wanted = uids if isinstance(uids, (set, frozenset)) else set(uids)
+        if len(wanted) > len(members) or not members.issuperset(wanted):
+            return None
+        if len(wanted) == len(members):
+            return list(order)
+        return [u for u in order if u in wanted]
+
+    def keep_order(self, key: OrderKey, order: list[int]) -> None:
+        """Keep the SORT order of the messages ``order`` lists (UIDs, distinct)."""
+        if len(order) > self.max_order_uids:
+            return
+        members = frozenset(order)
+        with self._lock:
+            old = self._orders.pop(key, None)
+            if old is not None:
+                self._order_uids -= len(old[0])
+            self._orders[key] = (list(order), members)
+            self._order_uids += len(order)
+            while self._order_uids > self.max_order_uids:
+                _, (dropped, _members) = self._orders.popitem(last=False)
+                self._order_uids -= len(dropped)
 
 
 #: Lookups :meth:`StructureCache.get_many` makes under the lock at a time (about a
