@@ -41,7 +41,8 @@ class IMAPConfig:
     #: Megabytes of ENVELOPE, BODYSTRUCTURE and BODY responses (and SORT keys) the host
     #: keeps for every session to reuse, so that a message list fetched or sorted again (a
     #: phone reconnecting, webmail showing the next page) reads and parses no message; a
-    #: message takes a few hundred octets, so 64 holds about 150,000.  0: keep none.
+    #: message takes a few hundred octets, so 64 holds about 150,000.  SORT orders are
+    #: kept besides, in at most as much again (a million UIDs for 64).  0: keep none.
     structure_cache_mb: int = 64
     #: Deflate level of COMPRESS=DEFLATE (RFC 4978), which Thunderbird and mobile clients
     #: turn on to save bandwidth: 1 (fastest, the default: the host compresses every
