@@ -107,14 +107,14 @@ if _inotify_mod is not None:
                 return CONNECTION_LOST
             if data:
                 self._doRead(data)
-            if self.connected and self._resume is None:
+            if self.connected and not self.disconnecting and self._resume is None:
                 self.stopReading()
                 self._resume = self.reactor.callLater(self.pace, self._read_again)
             return None
 
         def _read_again(self) -> None:
             self._resume = None
-            if self.connected:
+            if self.connected and not self.disconnecting:
                 self.startReading()
 
         def _doRead(self, in_: bytes) -> None:
