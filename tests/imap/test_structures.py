@@ -9,7 +9,7 @@ from imapkit import MESSAGE, Host, untagged
 
 from mailhost.imap import fetch
 from mailhost.imap.config import IMAPConfig
-from mailhost.imap.structures import StructureCache
+from mailhost.imap.structures import StructureCache, digest_of
 
 MULTIPART = (
     b"From: Carol <carol@example.org>\r\nSubject: parts\r\nMIME-Version: 1.0\r\n"
@@ -195,3 +195,20 @@ def test_kept_orders_answer_for_subsets_and_are_bounded() -> None:
     assert cache.order(key, [2, 5]) == [5, 2]
     cache.keep_order(key, list(range(11)))  # more than all the room: not kept
     assert cache.order(key, [2, 5]) == [5, 2]
+
+
+def test_kept_answers_are_for_the_same_messages_only_and_bounded() -> None:
+    cache = StructureCache(4 * 40)  # room for 40 octets of answers
+    key = ("f", 1, b"THREAD REFERENCES")
+    found = [(1, 10), (2, 11)]
+    cache.keep_answer(key, digest_of(found), b"(1 2)")
+    assert cache.answer(key, digest_of([(1, 10), (2, 11)])) == b"(1 2)"
+    assert cache.answer(key, digest_of([(1, 11), (2, 10)])) is None
+    assert cache.answer(key, digest_of([(1, 10)])) is None
+    assert cache.answer(("f", 1, b"THREAD ORDEREDSUBJECT"), digest_of(found)) is None
+    cache.keep_answer(("g", 1, b"THREAD REFERENCES"), b"d", b"x" * 30)
+    cache.keep_answer(("h", 1, b"THREAD REFERENCES"), b"d", b"y" * 30)  # the first two go
+    assert cache.answer(key, digest_of(found)) is None
+    assert cache.answer(("h", 1, b"THREAD REFERENCES"), b"d") == b"y" * 30
+    cache.keep_answer(key, b"d", b"z" * 41)  # larger than all the room: not kept
+    assert cache.answer(key, b"d") is None

@@ -131,3 +131,37 @@ def test_a_second_thread_reads_no_header(host: Host, monkeypatch: pytest.MonkeyP
     c.cmd("y EXPUNGE")
     assert _thread(host, "d THREAD REFERENCES UTF-8 ALL") == b"* THREAD ((1)(2))(3)"
     assert reads == []
+
+
+def test_the_same_messages_threaded_again_get_the_kept_answer(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n, subject, refs in [(1, "plan", ""), (2, "Re: plan", "m1@x"), (3, "other", "")]:
+        host.deliver(_msg(n, subject, n, refs=refs))
+    first = _thread(host, "a THREAD REFERENCES UTF-8 ALL")
+    assert first == b"* THREAD (1 2)(3)"
+    threadings: list[bytes] = []
+    real = selected._threads
+
+    def counted(algorithm: bytes, keys: list[object], uid: bool) -> bytes:
+        threadings.append(algorithm)
+        return real(algorithm, keys, uid)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(selected, "_threads", counted)
+    assert _thread(host, "b THREAD REFERENCES UTF-8 ALL") == first
+    assert threadings == []
+    # other messages, other numbers, the other form or algorithm: threaded afresh
+    assert _thread(host, "c THREAD REFERENCES UTF-8 NOT FROM u3") == b"* THREAD (1 2)"
+    assert _thread(host, "d UID THREAD REFERENCES UTF-8 ALL") == first
+    assert _thread(host, "e THREAD ORDEREDSUBJECT UTF-8 ALL") == b"* THREAD (1 2)(3)"
+    assert len(threadings) == 3
+    c = host.connect()
+    c.login()
+    c.select()
+    c.cmd("x STORE 1 +FLAGS (\\Deleted)")
+    c.cmd("y EXPUNGE")
+    assert _thread(host, "f THREAD REFERENCES UTF-8 ALL") == b"* THREAD (1)(2)"
+    host.deliver(_msg(4, "Re: other", 4, refs="m3@x"))
+    assert _thread(host, "g THREAD REFERENCES UTF-8 ALL") == b"* THREAD (1)(2 3)"
+    assert _thread(host, "h THREAD REFERENCES UTF-8 ALL") == b"* THREAD (1)(2 3)"
+    assert len(threadings) == 5

@@ -29,7 +29,7 @@ from mailhost.imap.search import (
     run_search,
 )
 from mailhost.imap.sort import CACHE_PREFIX, header_criteria, header_keys, ordered, sort_value
-from mailhost.imap.structures import OrderKey, StructureCache
+from mailhost.imap.structures import OrderKey, StructureCache, digest_of
 from mailhost.imap.thread import CACHE_NAME as THREAD_CACHE_NAME
 from mailhost.imap.thread import (
     Keys,
@@ -381,6 +381,15 @@ async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
     # what was read of each message before is in the host's structure cache
     cache = s.structures
     folder_id, uidvalidity = view.folder_id, view.uidvalidity
+    asked = (folder_id, uidvalidity, b"THREAD " + algorithm + (b" UID" if uid else b""))
+    digest = b""
+    if cache is not None:
+        # webmail threads the same messages again at every page it shows
+        digest = await s.run(digest_of, found)
+        body = cache.answer(asked, digest)
+        if body is not None:
+            s._send(b"* THREAD" + (b" " + body if body else b""))
+            return b"THREAD completed"
     keys, need = await s.run(_cached_thread_keys, cache, (folder_id, uidvalidity), found)
     for i in range(0, len(need), _SEARCH_BATCH):
         got = await s.run(read_thread_keys, folder, need[i : i + _SEARCH_BATCH], infos)
@@ -389,6 +398,8 @@ async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
             for k in got:
                 cache.add((folder_id, uidvalidity, k.uid), {THREAD_CACHE_NAME: to_cached(k)})
     body = await s.run(_threads, algorithm, keys, uid)
+    if cache is not None:
+        cache.keep_answer(asked, digest, body)
     s._send(b"* THREAD" + (b" " + body if body else b""))
     return b"THREAD completed"
 

@@ -13,7 +13,9 @@ names of their own, since webmail sorts a folder again for every page it shows. 
 whole SORT orders (:meth:`StructureCache.order`): the order of a set of messages never
 changes, and that of any subset is the kept order with the others left out, so a repeated
 SORT of a big folder (or of its unseen messages, once the whole folder was sorted) neither
-builds keys nor sorts.
+builds keys nor sorts.  THREAD answers are kept whole (:meth:`StructureCache.answer`),
+for the same messages under the same numbers: the threads of a subset are not those of the
+whole folder.
 
 The cache lives in memory, is bounded in octets (``[imap] structure_cache_mb``) and lets
 the least recently used go first.  A lock guards it: FETCH uses it on the reactor thread,
@@ -24,14 +26,21 @@ Kept values are never changed in place, so a reader may hold one after the lock 
 
 from __future__ import annotations
 
+import hashlib
 import threading
+from array import array
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
+from itertools import chain
 
 #: (folder id, UIDVALIDITY, UID)
 Key = tuple[str, int, int]
 #: (folder id, UIDVALIDITY, SORT criteria as (key, reversed) pairs)
 OrderKey = tuple[str, int, tuple[tuple[bytes, bool], ...]]
+#: (folder id, UIDVALIDITY, what the command asked, such as ``b"THREAD REFERENCES UID"``)
+AnswerKey = tuple[str, int, bytes]
+#: Whole answers kept at most (each for one set of messages).
+_ANSWERS = 64
 #: A message's kept items: ENVELOPE, BODYSTRUCTURE or BODY to its value.
 Values = dict[bytes, bytes]
 #: What an entry costs besides its values: the key tuple, its strings, the dict and its slot.
@@ -55,6 +64,11 @@ class StructureCache:
         self._order_uids = 0
         #: UIDs the kept orders may hold in all (about 60 octets each).
         self.max_order_uids = max_bytes // 64
+        #: Whole answers by what was asked: the digest of the messages answered for, and
+        #: the answer.
+        self._answers: OrderedDict[AnswerKey, tuple[bytes, bytes]] = OrderedDict()
+        self._answer_bytes = 0
+        self.max_answer_bytes = max_bytes // 4
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -133,6 +147,35 @@ class StructureCache:
             while self._order_uids > self.max_order_uids:
                 _, (dropped, _members) = self._orders.popitem(last=False)
                 self._order_uids -= len(dropped)
+
+    def answer(self, key: AnswerKey, digest: bytes) -> bytes | None:
+        """The answer kept for ``key`` if it was for the messages ``digest`` stands for."""
+        with self._lock:
+            kept = self._answers.get(key)
+            if kept is None or kept[0] != digest:
+                return None
+            self._answers.move_to_end(key)
+            return kept[1]
+
+    def keep_answer(self, key: AnswerKey, digest: bytes, body: bytes) -> None:
+        """Keep ``body`` as the answer to ``key`` for the messages ``digest`` stands for."""
+        if len(body) > self.max_answer_bytes:
+            return
+        with self._lock:
+            old = self._answers.pop(key, None)
+            if old is not None:
+                self._answer_bytes -= len(old[1])
+            self._answers[key] = (digest, body)
+            self._answer_bytes += len(body)
+            while self._answer_bytes > self.max_answer_bytes or len(self._answers) > _ANSWERS:
+                _, (_digest, dropped) = self._answers.popitem(last=False)
+                self._answer_bytes -= len(dropped)
+
+
+def digest_of(found: Sequence[tuple[int, int]]) -> bytes:
+    """A digest of ``(seq, uid)`` pairs: two lists of pairs with one digest are the same."""
+    flat = array("q", chain.from_iterable(found))
+    return hashlib.blake2b(flat.tobytes(), digest_size=16).digest()
 
 
 #: Lookups :meth:`StructureCache.get_many` makes under the lock at a time (about a
