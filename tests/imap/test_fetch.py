@@ -70,6 +70,22 @@ def test_binary(host: Host) -> None:
     )
 
 
+def test_binary_of_header_text_and_mime_sections_is_the_body_section(host: Host) -> None:
+    """RFC 3516 names parts by number only; Dovecot (and imaptest) also take HEADER, TEXT
+    and MIME, giving what BODY[...] gives: only a part's own body has an encoding to undo."""
+    c = host.selected(MULTIPART)
+    for spec in ("HEADER", "TEXT", "2.MIME", "HEADER.FIELDS (SUBJECT)"):
+        body = c.cmd(f"a FETCH 1 BODY.PEEK[{spec}]")
+        assert c.cmd(f"a FETCH 1 BINARY.PEEK[{spec}]") == body.replace(b"(BODY[", b"(BINARY[")
+        label, size = re.match(rb"\* 1 FETCH \(BODY(\[[^]]*\]) \{(\d+)\}", body).groups()  # type: ignore[union-attr]
+        assert c.cmd(f"b FETCH 1 BINARY.SIZE[{spec}]") == (
+            b"* 1 FETCH (BINARY.SIZE%s %s)\r\nb OK FETCH completed\r\n" % (label, size)
+        )
+    assert c.cmd("d FETCH 1 BINARY.PEEK[TEXT]<0.4>").startswith(
+        b"* 1 FETCH (BINARY[TEXT]<0> {4}\r\n--Xy)"
+    )
+
+
 def test_rfc822_forms(host: Host) -> None:
     c = host.selected(MULTIPART)
     head = MULTIPART[: MULTIPART.index(b"\r\n\r\n") + 4]
@@ -123,7 +139,8 @@ def test_fetch_syntax_errors(host: Host) -> None:
         "a FETCH 1 BODY[]<1>",
         "a FETCH 1 (FLAGS",
         "a FETCH 0 FLAGS",
-        "a FETCH 1 BINARY[1.HEADER]",
+        "a FETCH 1 BINARY[MIME]",
+        "a FETCH 1 BINARY[1.BOGUS]",
     ):
         assert c.cmd(bad).startswith(b"a BAD "), bad
 

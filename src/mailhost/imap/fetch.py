@@ -563,6 +563,15 @@ async def _fetch_listing(
 Piece = bytes | tuple[bytes, int, int]
 
 
+def _binary(parsed: tuple[bytes, Any], it: FetchItem) -> bytes | None:
+    """``BINARY[...]``: a part's body with its transfer encoding undone, or for a HEADER,
+    TEXT or MIME section the octets of the BODY section (None: no such part)."""
+    data, part = parsed
+    if it.text is None:
+        return binary_section(part, data, it.path)
+    return section_bytes(part, data, it.path, it.text, it.fields)
+
+
 async def _pieces(
     s: IMAPSession, uid: int, info: MessageInfo | None, items: list[FetchItem], parsed: Any
 ) -> list[Piece]:
@@ -636,11 +645,11 @@ def _format(
             pieces.append(b"INTERNALDATE " + format_date_time(info.internaldate))
         elif name == b"BINARY.SIZE":
             assert parsed is not None
-            data = binary_section(parsed[1], parsed[0], it.path)
+            data = _binary(parsed, it)
             pieces.append(it.label + b" %d" % (len(data) if data is not None else 0))
         elif name == b"BINARY[]":
             assert parsed is not None
-            data = binary_section(parsed[1], parsed[0], it.path) or b""
+            data = _binary(parsed, it) or b""
             if it.origin is not None:
                 data = partial(data, it.origin, it.count)
             # RFC 3516 §4.2: literal8 when the data holds NUL
