@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +11,11 @@ import pytest
 
 from mailhost.reactor_thread import ReactorThread, reactor_thread
 from mailhost.tls import make_self_signed
+
+# INTERNALDATE is shown in the host's time zone: transcripts are written for UTC, whatever
+# zone the machine running the tests is set to (and the servers they start inherit it)
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 @pytest.fixture(scope="session")

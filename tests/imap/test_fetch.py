@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 
+import pytest
 from imapkit import Host
 
 from mailhost.imap import fetch
@@ -169,3 +171,28 @@ def test_header_listing_is_read_in_batches() -> None:
     assert last % (n, n, len(b"Subject: %d\r\n\r\n" % (n - 1))) in out
     # two batches of headers (and without wake-ups a pull before and one after)
     assert Counting.calls == (2 if h.push else 4)
+
+
+def test_internaldate_is_shown_and_searched_in_the_hosts_time_zone(
+    host: Host, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As Dovecot does: an INTERNALDATE in the host's zone (``TZ``), and SEARCH BEFORE, ON
+    and SINCE on its day there (imaptest's search-intdate expects EET/EEST)."""
+    monkeypatch.setenv("TZ", "Europe/Helsinki")
+    time.tzset()
+    try:
+        c = host.selected(MULTIPART)
+        # 24 Mar 2007 22:30 UTC is 25 Mar 00:30 in Helsinki (EET, +0200) ...
+        c.send(b'a APPEND INBOX "24-Mar-2007 22:30:00 +0000" {9+}\r\nx: y\r\n\r\nz\r\n')
+        # ... and 27 Oct 2007 21:30 UTC is 28 Oct 00:30 in summer time (EEST, +0300)
+        c.send(b'b APPEND INBOX "28-Oct-2007 00:30:00 +0300" {9+}\r\nx: y\r\n\r\nz\r\n')
+        out = c.cmd("c FETCH 2:3 INTERNALDATE")
+        assert b'* 2 FETCH (INTERNALDATE "25-Mar-2007 00:30:00 +0200")' in out
+        assert b'* 3 FETCH (INTERNALDATE "28-Oct-2007 00:30:00 +0300")' in out
+        assert b"* SEARCH 2\r\n" in c.cmd("d SEARCH 2:3 ON 25-Mar-2007")
+        assert b"* SEARCH\r\n" in c.cmd("e SEARCH 2:3 ON 24-Mar-2007")
+        assert b"* SEARCH 3\r\n" in c.cmd("f SEARCH 2:3 SINCE 28-Oct-2007")
+        assert b"* SEARCH 2\r\n" in c.cmd("g SEARCH 2:3 BEFORE 28-Oct-2007")
+    finally:
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()

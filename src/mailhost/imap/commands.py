@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime
 import re
+import time
 from dataclasses import dataclass
 
 import twisted.mail.imap4  # noqa: F401  (registers the "imap4-utf-7" codec)
@@ -150,16 +151,28 @@ def date_time(args: Args) -> float:
 
 
 def format_date_time(seconds: float) -> bytes:
-    """INTERNALDATE as ``"dd-Mon-yyyy hh:mm:ss +0000"`` (RFC 3501 §9 ``date-time``)."""
-    t = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    return b'"%02d-%s-%04d %02d:%02d:%02d +0000"' % (
-        t.day,
-        _MONTH_NAMES[t.month].encode(),
-        t.year,
-        t.hour,
-        t.minute,
-        t.second,
+    """INTERNALDATE as ``"dd-Mon-yyyy hh:mm:ss +hhmm"`` (RFC 3501 §9 ``date-time``), in
+    the host's time zone (``TZ``), as Dovecot shows it; SEARCH BEFORE, ON and SINCE take
+    the day of an INTERNALDATE in the same zone (see :func:`local_day`)."""
+    t = time.localtime(seconds)
+    offset = t.tm_gmtoff // 60
+    sign = b"-" if offset < 0 else b"+"
+    return b'"%02d-%s-%04d %02d:%02d:%02d %s%02d%02d"' % (
+        t.tm_mday,
+        _MONTH_NAMES[t.tm_mon].encode(),
+        t.tm_year,
+        t.tm_hour,
+        t.tm_min,
+        t.tm_sec,
+        sign,
+        abs(offset) // 60,
+        abs(offset) % 60,
     )
+
+
+def local_day(seconds: float) -> datetime.date:
+    """The day of an INTERNALDATE in the host's time zone, as it is shown."""
+    return datetime.date.fromtimestamp(seconds)
 
 
 # -- mailbox names -----------------------------------------------------------------------

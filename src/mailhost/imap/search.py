@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 from mailhost.errors import MessageGone
-from mailhost.imap.commands import SearchKey, SeqSet
+from mailhost.imap.commands import SearchKey, SeqSet, local_day
 from mailhost.mime.address import MISSING_DOMAIN, MISSING_MAILBOX, parse_address_list
 from mailhost.mime.structure import parse
 from mailhost.mime.text import body_text, header_text, header_values
@@ -147,7 +147,7 @@ def _sent_date(msg: _Message) -> datetime.date | None:
             continue
     if msg.info is None:
         return None
-    return datetime.datetime.fromtimestamp(msg.info.internaldate, datetime.UTC).date()
+    return local_day(msg.info.internaldate)
 
 
 def _compare(d: datetime.date | None, op: str, ref: datetime.date) -> bool:
@@ -233,9 +233,7 @@ def compile_key(key: SearchKey, max_seq: int, max_uid: int) -> Predicate:
             def internal(m: _Message) -> bool:
                 if m.info is None:
                     return False
-                t = m.info.internaldate
-                day = datetime.datetime.fromtimestamp(t, datetime.UTC).date()
-                return _compare(day, cmp, ref)
+                return _compare(local_day(m.info.internaldate), cmp, ref)
 
             return internal
         return lambda m: _compare(_sent_date(m), cmp, ref)
