@@ -124,11 +124,7 @@ def test_a_second_thread_reads_no_header(host: Host, monkeypatch: pytest.MonkeyP
     assert _thread(host, "c THREAD ORDEREDSUBJECT UTF-8 ALL") == b"* THREAD (1 (2)(3))(4)"
     assert reads == []
     # a message expunged: the kept keys of the others take their new numbers
-    c = host.connect()
-    c.login()
-    c.select()
-    c.cmd("x STORE 1 +FLAGS (\\Deleted)")
-    c.cmd("y EXPUNGE")
+    host.expunge_elsewhere(1)
     assert _thread(host, "d THREAD REFERENCES UTF-8 ALL") == b"* THREAD ((1)(2))(3)"
     assert reads == []
 
@@ -155,11 +151,7 @@ def test_the_same_messages_threaded_again_get_the_kept_answer(
     assert _thread(host, "d UID THREAD REFERENCES UTF-8 ALL") == first
     assert _thread(host, "e THREAD ORDEREDSUBJECT UTF-8 ALL") == b"* THREAD (1 2)(3)"
     assert len(threadings) == 3
-    c = host.connect()
-    c.login()
-    c.select()
-    c.cmd("x STORE 1 +FLAGS (\\Deleted)")
-    c.cmd("y EXPUNGE")
+    host.expunge_elsewhere(1)
     assert _thread(host, "f THREAD REFERENCES UTF-8 ALL") == b"* THREAD (1)(2)"
     host.deliver(_msg(4, "Re: other", 4, refs="m3@x"))
     assert _thread(host, "g THREAD REFERENCES UTF-8 ALL") == b"* THREAD (1)(2 3)"

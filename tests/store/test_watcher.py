@@ -38,6 +38,15 @@ def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     watcher.stop()
 
 
+@pytest.fixture
+def watched(setup):  # type: ignore[no-untyped-def]
+    """``setup`` with one Maildir folder watched: (watcher, clock, calls, its path)."""
+    watcher, clock, calls, tmp = setup
+    box = maildir(tmp / "u")
+    watcher.watch("u", "fid", box)
+    return watcher, clock, calls, box
+
+
 def pump(watcher: FolderWatcher, clock: MemoryReactorClock) -> None:
     if watcher._notifier is not None:
         watcher._notifier.doRead()
@@ -46,10 +55,8 @@ def pump(watcher: FolderWatcher, clock: MemoryReactorClock) -> None:
 
 
 @linux_only
-def test_delivery_into_new_calls_back_once_per_burst(setup) -> None:  # type: ignore[no-untyped-def]
-    watcher, clock, calls, tmp = setup
-    box = maildir(tmp / "u")
-    watcher.watch("u", "fid", box)
+def test_delivery_into_new_calls_back_once_per_burst(watched) -> None:  # type: ignore[no-untyped-def]
+    watcher, clock, calls, box = watched
     assert watcher.inotify_active
     for i in range(5):
         (box / "tmp" / f"m{i}").write_bytes(b"x")
@@ -62,10 +69,8 @@ def test_delivery_into_new_calls_back_once_per_burst(setup) -> None:  # type: ig
 
 
 @linux_only
-def test_unwatch_is_counted(setup) -> None:  # type: ignore[no-untyped-def]
-    watcher, clock, calls, tmp = setup
-    box = maildir(tmp / "u")
-    watcher.watch("u", "fid", box)
+def test_unwatch_is_counted(watched) -> None:  # type: ignore[no-untyped-def]
+    watcher, clock, calls, box = watched
     watcher.watch("u", "fid", box)
     watcher.unwatch("u", "fid")
     (box / "new" / "a").write_bytes(b"x")
@@ -242,10 +247,8 @@ def test_lost_events_still_rescan_everything_with_a_pool(tmp_path: Path) -> None
 
 
 @linux_only
-def test_a_released_watch_lingers_then_goes(setup) -> None:  # type: ignore[no-untyped-def]
-    watcher, clock, calls, tmp = setup
-    box = maildir(tmp / "u")
-    watcher.watch("u", "fid", box)
+def test_a_released_watch_lingers_then_goes(watched) -> None:  # type: ignore[no-untyped-def]
+    watcher, clock, calls, box = watched
     dirs = list(watcher._watched[("u", "fid")].dirs)
     watcher.unwatch("u", "fid")
     clock.advance(watcher.linger / 2)
@@ -323,11 +326,9 @@ def test_first_rescan_of_an_inotify_watched_folder_only_records(tmp_path: Path) 
 
 @linux_only
 def test_a_burst_of_events_is_read_in_place_and_split_reads_keep_their_tail(
-    setup,  # type: ignore[no-untyped-def]
+    watched,  # type: ignore[no-untyped-def]
 ) -> None:
-    watcher, clock, calls, tmp = setup
-    box = maildir(tmp / "u")
-    watcher.watch("u", "fid", box)
+    watcher, clock, calls, box = watched
     for i in range(500):  # renames, as a STORE on many messages makes
         (box / "new" / f"m{i}").write_bytes(b"x")
         (box / "new" / f"m{i}").rename(box / "cur" / f"m{i}:2,S")
@@ -348,11 +349,9 @@ def test_a_burst_of_events_is_read_in_place_and_split_reads_keep_their_tail(
 
 @linux_only
 def test_reads_pause_after_each_wake_up_and_a_long_burst_is_read_whole(
-    setup,  # type: ignore[no-untyped-def]
+    watched,  # type: ignore[no-untyped-def]
 ) -> None:
-    watcher, clock, calls, tmp = setup
-    box = maildir(tmp / "u")
-    watcher.watch("u", "fid", box)
+    watcher, clock, calls, box = watched
     notifier = watcher._notifier
     assert notifier in clock.getReaders()
     (box / "new" / "m").write_bytes(b"x")
