@@ -82,7 +82,7 @@ def test_without_return_the_answer_is_a_plain_search(host: Host) -> None:
 @pytest.mark.parametrize(
     "command",
     [
-        "SEARCH RETURN (SAVE) ALL",  # SEARCHRES is not offered
+        "SEARCH RETURN (UPDATE) ALL",  # CONTEXT=SEARCH is not offered
         "SEARCH RETURN (PARTIAL 1:10) ALL",
         "SEARCH RETURN (MIN ALL",
         "SEARCH RETURN MIN ALL",

@@ -126,6 +126,26 @@ def test_imaplib_basic_path(server: Server) -> None:
     assert m.logout()[0] == "BYE"
 
 
+def test_imaplib_esort_and_a_saved_result(server: Server) -> None:
+    """SORT RETURN (RFC 5267) and ``$`` (RFC 5182) as a webmail's client library sends them."""
+    for subject in ("d", "b", "e", "f", "a", "c"):
+        server.deliver(b"Subject: %s\r\n\r\nx\r\n" % subject.encode())
+    m = imaplib.IMAP4("127.0.0.1", server.port, timeout=10)
+    m.login("alice", "secret")
+    assert {"ESORT", "SEARCHRES"} <= set(m.capability()[1][0].decode().split())  # type: ignore[union-attr]
+    m.select("INBOX")
+    typ, data = m._simple_command("SORT", "RETURN", "(MIN ALL SAVE)", "(SUBJECT)", "UTF-8", "ALL")
+    assert typ == "OK"
+    typ, data = m._untagged_response(typ, data, "ESEARCH")
+    assert data[0].endswith(b") MIN 5 ALL 5,2,6,1,3:4")  # type: ignore[union-attr]
+    m.store("$", "+FLAGS.SILENT", "(\\Flagged)")
+    assert m.search(None, "FLAGGED") == ("OK", [b"1 2 3 4 5 6"])
+    typ, data = m._simple_command("SEARCH", "RETURN", "(SAVE)", "SUBJECT", "a")
+    assert typ == "OK" and "ESEARCH" not in m.untagged_responses
+    assert m.fetch("$", "(UID)")[1] == [b"5 (UID 5)"]
+    assert m.logout()[0] == "BYE"
+
+
 def test_imapclient_folders_flags_search(server: Server) -> None:
     server.deliver(MULTIPART)
     server.deliver(b"Subject: plain\r\nFrom: carol@example.org\r\n\r\nnothing here\r\n")

@@ -9,7 +9,14 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from imapkit import Client, Host
 
-from mailhost.imap.search import _ADDRESS_NOISE, _FIELD_VALUE, _addresses, _could_hold_address
+from mailhost.imap.commands import SeqSet
+from mailhost.imap.search import (
+    _ADDRESS_NOISE,
+    _FIELD_VALUE,
+    _addresses,
+    _could_hold_address,
+    _in_set,
+)
 
 M1 = (
     b"From: Alice Example <alice@example.org>\r\n"
@@ -181,3 +188,21 @@ def test_the_first_look_at_an_address_field_hides_no_match(value: str, data: st.
     field = re.compile(rb"\nfrom" + _FIELD_VALUE)
     raw = b"Subject: x\r\nFrom: " + value.encode() + b"\r\n\r\n"
     assert _could_hold_address(raw, field, needle.encode().translate(None, _ADDRESS_NOISE))
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 60) | st.none(), st.integers(1, 60) | st.none()),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(1, 60),
+)
+def test_set_membership_agrees_with_the_ranges(
+    ranges: list[tuple[int | None, int | None]], star: int
+) -> None:
+    """Many ranges (a saved result) are joined and bisected; the answer must not change."""
+    seqset = SeqSet(tuple(ranges))
+    inside = _in_set(seqset, star)
+    for n in range(0, 62):
+        assert inside(n) == any(lo <= n <= hi for lo, hi in seqset.bounds(star)), n

@@ -19,6 +19,7 @@ from mailhost.imap.args import Args, ParseError
 from mailhost.store.api import INBOX
 
 _SEQ_SET = re.compile(rb"[0-9*:,]+")
+_SAVED = re.compile(rb"\$(?![^ )])")
 _MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
 _MONTH_NAMES = [""] + [m for m in calendar.month_abbr if m]
 
@@ -35,8 +36,10 @@ class SeqSet:
     """A ``sequence-set``: ranges with ``None`` standing for ``*`` (RFC 3501 §9)."""
 
     ranges: tuple[tuple[int | None, int | None], ...]
-    #: The ``$`` of RFC 5182 is not supported; this marks a set written with ``*``.
+    #: The set was written with ``*``.
     has_star: bool = False
+    #: The set is ``$``, the saved search result (RFC 5182); :attr:`ranges` is empty.
+    saved: bool = False
 
     def bounds(self, star: int) -> list[tuple[int, int]]:
         """Ranges with ``*`` replaced by ``star`` and ends in ascending order."""
@@ -55,7 +58,12 @@ class SeqSet:
         return max((n for r in self.ranges for n in r if n is not None), default=0)
 
 
-def sequence_set(args: Args) -> SeqSet:
+def sequence_set(args: Args, saved_ok: bool = False) -> SeqSet:
+    """A ``sequence-set``; ``$`` too where ``saved_ok`` (RFC 5182 ``seq-last-command``,
+    which stands alone: ``$,1`` is not a set)."""
+    if saved_ok and args.peek() == b"$":
+        args._match(_SAVED, "$")
+        return SeqSet((), saved=True)
     raw = args._match(_SEQ_SET, "a sequence set")
     ranges: list[tuple[int | None, int | None]] = []
     for part in raw.split(b","):
@@ -387,8 +395,8 @@ def search_key(args: Args, charset: str, depth: int = 0) -> SearchKey:
         args.expect(b")")
         return ("AND", tuple(keys))
     c = args.peek()
-    if c.isdigit() or c == b"*":
-        return ("SEQ", sequence_set(args))
+    if c.isdigit() or c == b"*" or c == b"$":
+        return ("SEQ", sequence_set(args, saved_ok=True))
     word = args.atom().upper()
     if word == b"ALL":
         return ("ALL",)
@@ -434,7 +442,7 @@ def search_key(args: Args, charset: str, depth: int = 0) -> SearchKey:
         return ("OR", a, search_key(args, charset, depth + 1))
     if word == b"UID":
         args.sp()
-        return ("UID", sequence_set(args))
+        return ("UID", sequence_set(args, saved_ok=True))
     if word == b"UNRECENT":
         return ("RECENT", False)
     if word == b"MODSEQ":
@@ -451,8 +459,9 @@ def search_key(args: Args, charset: str, depth: int = 0) -> SearchKey:
     raise ParseError(f"unknown search key {word.decode(errors='replace')}")
 
 
-#: RFC 4731 result options of SEARCH (ESEARCH).
-SEARCH_RETURNS = (b"MIN", b"MAX", b"ALL", b"COUNT")
+#: Result options of SEARCH and SORT: RFC 4731 (ESEARCH), RFC 5267 (ESORT), and SAVE of
+#: RFC 5182 (SEARCHRES).
+SEARCH_RETURNS = (b"MIN", b"MAX", b"ALL", b"COUNT", b"SAVE")
 
 
 def search_return(args: Args) -> tuple[bytes, ...] | None:

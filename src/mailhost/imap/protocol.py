@@ -756,6 +756,10 @@ class IMAPSession:
 
         view = self.view
         assert view is not None
+        if s.saved:
+            # RFC 5182 §2.1: the saved messages not expunged since, by UID either way
+            known = view.flags
+            return [u for u in view.saved if u in known]
         uids = view.uids
         if uid:
             if not uids:

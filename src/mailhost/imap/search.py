@@ -163,7 +163,23 @@ def _in_set(s: SeqSet, star: int) -> Callable[[int], bool]:
     if len(bounds) == 1:
         lo, hi = bounds[0]
         return lambda n: lo <= n <= hi
-    return lambda n: any(lo <= n <= hi for lo, hi in bounds)
+    if len(bounds) <= 4:
+        return lambda n: any(lo <= n <= hi for lo, hi in bounds)
+    # a saved result (``$``) can be thousands of ranges: joined, then bisected
+    starts: list[int] = []
+    ends: list[int] = []
+    for lo, hi in sorted(bounds):
+        if ends and lo <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], hi)
+        else:
+            starts.append(lo)
+            ends.append(hi)
+
+    def inside(n: int) -> bool:
+        i = bisect_right(starts, n) - 1
+        return i >= 0 and n <= ends[i]
+
+    return inside
 
 
 def _could_contain(raw: bytes, needle: bytes) -> bool:

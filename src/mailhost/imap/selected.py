@@ -10,16 +10,15 @@ first.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mailhost import errors
 from mailhost.imap import commands as grammar
-from mailhost.imap import wire
 from mailhost.imap.args import Args, ParseError
 from mailhost.imap.dispatch import SEL, command
 from mailhost.imap.fetch import run_fetch
 from mailhost.imap.responses import No, to_no
+from mailhost.imap.results import esearch, runs, to_save, with_saved
 from mailhost.imap.search import (
     Candidate,
     cheap_matches,
@@ -99,7 +98,7 @@ async def cmd_unselect(s: IMAPSession, args: Args, uid: bool) -> bytes:
 async def cmd_expunge(s: IMAPSession, args: Args, uid: bool) -> bytes:
     only = None
     if uid:
-        only = set(s.resolve(grammar.sequence_set(args), uid=True))
+        only = set(s.resolve(grammar.sequence_set(args, saved_ok=True), uid=True))
     args.end()
     assert s.view is not None
     s._flush(allow_expunge=True)
@@ -127,67 +126,47 @@ def _number_list(numbers: list[int]) -> bytes:
 @command("SEARCH", SEL)
 async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
     returns = grammar.search_return(args)
-    key, _charset = grammar.search_program(args)
     view = s.view
     assert view is not None
-    by_modseq = "MODSEQ" in key_kinds(key)
-    if by_modseq:
-        s.enable_condstore()
-    uids = view.uids
-    single = _single_flag(key)
-    if single is not None and uid and not view.changed and not view.gone:
-        # UID SEARCH UNSEEN (or DELETED...), what clients poll with: one pass
-        flag, flags_of = single[0], view.flags
-        if single[1]:
-            numbers = [u for u in uids if flag in flags_of[u]]
+    save = returns is not None and b"SAVE" in returns
+    try:
+        key, _charset = grammar.search_program(args)
+        key = with_saved(key, view.saved)
+        if save:
+            view.saved = []  # RFC 5182 §2.1: a SEARCH that fails saves the empty result
+        by_modseq = "MODSEQ" in key_kinds(key)
+        if by_modseq:
+            s.enable_condstore()
+        uids = view.uids
+        single = _single_flag(key)
+        if single is not None and uid and not view.changed and not view.gone:
+            # UID SEARCH UNSEEN (or DELETED...), what clients poll with: one pass
+            flag, flags_of = single[0], view.flags
+            if single[1]:
+                numbers = [u for u in uids if flag in flags_of[u]]
+            else:
+                numbers = [u for u in uids if flag not in flags_of[u]]
         else:
-            numbers = [u for u in uids if flag not in flags_of[u]]
-    else:
-        positions = await _found(s, key)
-        numbers = [uids[i] for i in positions] if uid else [i + 1 for i in positions]
+            positions = await _found(s, key)
+            numbers = [uids[i] for i in positions] if uid else [i + 1 for i in positions]
+    except BaseException:
+        if save:
+            view.saved = []
+        raise
     # RFC 7162 §3.1.5: with a MODSEQ key, the highest MODSEQ of the messages returned
     modseq_of = (view.modseq_of if uid else lambda q: view.modseqs[q - 1]) if by_modseq else None
     if returns is not None:
-        s._send(_esearch(s.current_tag, returns, numbers, uid, modseq_of))
+        if save:
+            view.saved = to_save(returns, numbers if uid else [uids[n - 1] for n in numbers])
+        line = esearch(s.current_tag, returns, numbers, uid, modseq_of)
+        if line is not None:
+            s._send(line)
         return b"SEARCH completed"
     line = b"* SEARCH" + (b" " + _number_list(numbers) if numbers else b"")
     if modseq_of is not None and numbers:
         line += b" (MODSEQ %d)" % max(map(modseq_of, numbers))
     s._send(line)
     return b"SEARCH completed"
-
-
-def _esearch(
-    tag: bytes,
-    returns: tuple[bytes, ...],
-    numbers: list[int],
-    uid: bool,
-    modseq_of: Callable[[int], int] | None,
-) -> bytes:
-    """The ESEARCH response (RFC 4731 §3.1) for ascending ``numbers``: what ``returns``
-    asks for, MIN, MAX and ALL left out when nothing was found, COUNT always."""
-    items = [b"* ESEARCH (TAG " + wire.quoted(tag) + b")"]
-    if uid:
-        items.append(b"UID")
-    if numbers:
-        if b"MIN" in returns:
-            items.append(b"MIN %d" % numbers[0])
-        if b"MAX" in returns:
-            items.append(b"MAX %d" % numbers[-1])
-        if b"ALL" in returns:
-            items.append(b"ALL " + uid_ranges(numbers).encode())
-    if b"COUNT" in returns:
-        items.append(b"COUNT %d" % len(numbers))
-    if modseq_of is not None and numbers:
-        # of the messages returned: all found, or only the first and last (RFC 7162 §3.1.5)
-        if b"ALL" in returns or b"COUNT" in returns:
-            returned = numbers
-        else:
-            returned = [
-                n for n, asked in ((numbers[0], b"MIN"), (numbers[-1], b"MAX")) if asked in returns
-            ]
-        items.append(b"MODSEQ %d" % max(map(modseq_of, returned)))
-    return b" ".join(items)
 
 
 async def _found(s: IMAPSession, key: grammar.SearchKey) -> list[int]:
@@ -290,17 +269,52 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
     lookups, the keys and the ordering run off the reactor: on a big folder they take a
     good part of a second, which other sessions need not wait for.
     """
-    criteria, key = grammar.sort_program(args)
+    returns = grammar.search_return(args)
+    view, folder = s.view, s.folder
+    assert view is not None and folder is not None
+    save = returns is not None and b"SAVE" in returns
+    try:
+        criteria, key = grammar.sort_program(args)
+        key = with_saved(key, view.saved)
+        if save:
+            view.saved = []  # (as SEARCH: saved empty should the command fail)
+        numbers = await _sorted(s, criteria, key, uid)
+    except BaseException:
+        if save:
+            view.saved = []
+        raise
+    modseq_of = None
+    if "MODSEQ" in key_kinds(key):
+        # RFC 7162 §3.1.5 (``search-sort-mod-seq``): as SEARCH answers
+        modseq_of = view.modseq_of if uid else lambda q: view.modseqs[q - 1]
+    if returns is not None:
+        # RFC 5267 §3 (ESORT)
+        if save:
+            view.saved = to_save(returns, numbers if uid else [view.uids[n - 1] for n in numbers])
+        line = esearch(s.current_tag, returns, numbers, uid, modseq_of, sort_order=True)
+        if line is not None:
+            s._send(line)
+        return b"SORT completed"
+    line = b"* SORT" + (b" " + _number_list(numbers) if numbers else b"")
+    if modseq_of is not None and numbers:
+        line += b" (MODSEQ %d)" % max(map(modseq_of, numbers))
+    s._send(line)
+    return b"SORT completed"
+
+
+async def _sorted(
+    s: IMAPSession, criteria: list[tuple[bytes, bool]], key: grammar.SearchKey, uid: bool
+) -> list[int]:
+    """The sequence numbers (UIDs if ``uid``) of what ``key`` finds, in SORT order."""
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
     found, infos = await _found_with_listing(s, key)
     cache = s.structures
     order_key = (view.folder_id, view.uidvalidity, tuple(criteria))
     if cache is not None:
-        numbers = await s.run(_kept_order, cache, order_key, found, uid)
+        numbers: list[int] | None = await s.run(_kept_order, cache, order_key, found, uid)
         if numbers is not None:
-            s._send(b"* SORT" + (b" " + _number_list(numbers) if numbers else b""))
-            return b"SORT completed"
+            return numbers
     from_header = header_criteria(criteria)
     kept: dict[int, dict[bytes, bytes]] = {}
     if from_header:
@@ -318,9 +332,7 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
     pairs = await s.run(_sort_pairs, found, criteria, kept, infos, bool(from_header))
     if cache is not None:
         await s.run(cache.keep_order, order_key, [u for _, u in pairs])
-    numbers = [u for _, u in pairs] if uid else [seq for seq, _ in pairs]
-    s._send(b"* SORT" + (b" " + _number_list(numbers) if numbers else b""))
-    return b"SORT completed"
+    return [u for _, u in pairs] if uid else [seq for seq, _ in pairs]
 
 
 def _kept_order(
@@ -377,6 +389,7 @@ async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
     algorithm, key = grammar.thread_program(args)
     view, folder = s.view, s.folder
     assert view is not None and folder is not None
+    key = with_saved(key, view.saved)
     found, infos = await _found_with_listing(s, key)
     # what was read of each message before is in the host's structure cache
     cache = s.structures
@@ -431,7 +444,7 @@ def _threads(algorithm: bytes, keys: list[Keys], uid: bool) -> bytes:
 
 @command("FETCH", SEL)
 async def cmd_fetch(s: IMAPSession, args: Args, uid: bool) -> bytes:
-    seqset = grammar.sequence_set(args)
+    seqset = grammar.sequence_set(args, saved_ok=True)
     args.sp()
     items = grammar.fetch_items(args)
     changed_since = None
@@ -472,7 +485,7 @@ async def cmd_fetch(s: IMAPSession, args: Args, uid: bool) -> bytes:
 
 @command("STORE", SEL)
 async def cmd_store(s: IMAPSession, args: Args, uid: bool) -> bytes:
-    seqset = grammar.sequence_set(args)
+    seqset = grammar.sequence_set(args, saved_ok=True)
     unchanged_since = None
     if args.maybe(b" ("):
         # store-modifier (RFC 4466); UNCHANGEDSINCE is RFC 7162 §3.1.3
@@ -561,7 +574,7 @@ def _store_responses(
 
 
 async def _copy(s: IMAPSession, args: Args, uid: bool, move: bool) -> bytes:
-    seqset = grammar.sequence_set(args)
+    seqset = grammar.sequence_set(args, saved_ok=True)
     args.sp()
     name = grammar.mailbox(args)
     args.end()
@@ -587,7 +600,7 @@ async def _copy(s: IMAPSession, args: Args, uid: bool, move: bool) -> bytes:
         code = b"[COPYUID %d %s %s] " % (
             dest.uidvalidity,
             uid_ranges([a for a, _ in pairs]).encode(),
-            uid_ranges_unsorted([b for _, b in pairs]).encode(),
+            runs(b for _, b in pairs).encode(),
         )
     if move:
         if code:
@@ -595,19 +608,6 @@ async def _copy(s: IMAPSession, args: Args, uid: bool, move: bool) -> bytes:
         s.expunged([(seq, src) for src, _ in pairs if (seq := view.remove(src)) is not None])
         return verb + b" completed"
     return code + verb + b" completed"
-
-
-def uid_ranges_unsorted(uids: list[int]) -> str:
-    """Like ``uid_ranges`` but keeps the order (COPYUID pairs source and target sets)."""
-    parts: list[str] = []
-    i = 0
-    while i < len(uids):
-        j = i
-        while j + 1 < len(uids) and uids[j + 1] == uids[j] + 1:
-            j += 1
-        parts.append(str(uids[i]) if i == j else f"{uids[i]}:{uids[j]}")
-        i = j + 1
-    return ",".join(parts)
 
 
 @command("COPY", SEL)

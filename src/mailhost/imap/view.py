@@ -87,6 +87,9 @@ class View:
         self.changed: dict[int, frozenset[str]] = {}
         #: Keywords the last FLAGS response listed.
         self.keywords: set[str] = set().union(*set(flags)) - SYSTEM_FLAGS
+        #: UIDs of the search result saved with ``RETURN (SAVE)``, ascending, for ``$``
+        #: (RFC 5182).  It belongs to this selection: a new SELECT starts empty.
+        self.saved: list[int] = []
 
     def flags_lines(self) -> list[bytes]:
         """``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` for the keywords known now."""
