@@ -146,6 +146,25 @@ def test_imaplib_esort_and_a_saved_result(server: Server) -> None:
     assert m.logout()[0] == "BYE"
 
 
+def test_imaplib_utf8_accept(server: Server) -> None:
+    """RFC 6855 with the standard library's client: ENABLE switches it to UTF-8 names."""
+    m = imaplib.IMAP4("127.0.0.1", server.port, timeout=10)
+    m.login("alice", "secret")
+    assert m.enable("UTF8=ACCEPT")[0] == "OK"
+    assert m.utf8_enabled
+    assert m.create('"Entwürfe/Grüße"')[0] == "OK"
+    typ, data = m.list('""', '"Entw*"')
+    assert typ == "OK"
+    assert '(\\HasNoChildren) "/" "Entwürfe/Grüße"'.encode() in data
+    assert m.select('"Entwürfe/Grüße"') == ("OK", [b"0"])
+    assert m.logout()[0] == "BYE"
+    # a client that did not enable it sees modified UTF-7
+    m = imaplib.IMAP4("127.0.0.1", server.port, timeout=10)
+    m.login("alice", "secret")
+    assert b'(\\HasNoChildren) "/" "Entw&APw-rfe/Gr&APwA3w-e"' in m.list('""', '"Entw*"')[1]
+    m.logout()
+
+
 def test_imapclient_folders_flags_search(server: Server) -> None:
     server.deliver(MULTIPART)
     server.deliver(b"Subject: plain\r\nFrom: carol@example.org\r\n\r\nnothing here\r\n")

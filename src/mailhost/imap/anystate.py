@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from mailhost.imap.args import Args, ParseError
 from mailhost.imap.dispatch import ANY, AUTH, LOGOUT, command
+from mailhost.imap.responses import Bad
 
 if TYPE_CHECKING:
     from mailhost.imap.protocol import IMAPSession
@@ -58,16 +59,21 @@ async def cmd_id(s: IMAPSession, args: Args, uid: bool) -> bytes:
 
 @command("ENABLE", AUTH)
 async def cmd_enable(s: IMAPSession, args: Args, uid: bool) -> bytes:
-    """RFC 5161: CONDSTORE and QRESYNC are the extensions here that can be enabled; the
-    others asked for are left out of the ENABLED response."""
+    """RFC 5161: CONDSTORE, QRESYNC and UTF8=ACCEPT are the extensions here that can be
+    enabled; the others asked for are left out of the ENABLED response."""
     names = [args.atom().upper()]
     while args.maybe(b" "):
         names.append(args.atom().upper())
     args.end()
-    enabled = [name for name in (b"CONDSTORE", b"QRESYNC") if name in names]
+    if b"UTF8=ACCEPT" in names and s.view is not None:
+        # RFC 6855 §3: only in the authenticated state, before the names a session holds
+        raise Bad("UTF8=ACCEPT must be enabled before a mailbox is selected")
+    enabled = [name for name in (b"CONDSTORE", b"QRESYNC", b"UTF8=ACCEPT") if name in names]
     s._send(b" ".join([b"* ENABLED", *enabled]))
     if b"QRESYNC" in enabled:
         s.enable_qresync()  # (CONDSTORE too, RFC 7162 §3.2.3)
-    elif enabled:
+    elif b"CONDSTORE" in enabled:
         s.enable_condstore()
+    if b"UTF8=ACCEPT" in enabled:
+        s.utf8 = True
     return b"ENABLE completed"

@@ -25,11 +25,14 @@ class ParseError(ValueError):
 
 
 class Args:
-    def __init__(self, command: Command) -> None:
+    def __init__(self, command: Command, utf8: bool = False) -> None:
         self._lines = command.lines
         self._literals = command.literals
         self._i = 0
         self._pos = command.rest
+        #: The client enabled UTF8=ACCEPT (RFC 6855): mailbox names are UTF-8, not
+        #: modified UTF-7.
+        self.utf8 = utf8
 
     @property
     def _line(self) -> bytes:

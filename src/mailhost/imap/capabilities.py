@@ -29,6 +29,7 @@ AUTHENTICATED = (
     b"BINARY",
     b"QUOTA",
     b"QUOTA=RES-STORAGE",
+    b"UTF8=ACCEPT",
 )
 
 

@@ -186,29 +186,44 @@ def local_day(seconds: float) -> datetime.date:
 # -- mailbox names -----------------------------------------------------------------------
 
 
-def decode_mailbox(raw: bytes) -> str:
+def decode_mailbox(raw: bytes, utf8: bool = False) -> str:
     """Wire name (modified UTF-7) to the store's Unicode name; INBOX in any case is INBOX.
 
     Only canonical modified UTF-7 is accepted, so two wire names never reach the same
-    folder (Twisted's decoder is lenient: ``&AGE-`` would decode to ``a``).
+    folder (Twisted's decoder is lenient: ``&AGE-`` would decode to ``a``).  Once the
+    client enabled UTF8=ACCEPT (``utf8``), names are UTF-8 as sent (RFC 6855 §3), without
+    control characters (RFC 5198).
     """
     if raw.upper() == b"INBOX":
         return INBOX
+    if utf8:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadMailboxName("Mailbox name is not valid UTF-8") from None
+        if _CONTROL.search(text):
+            raise BadMailboxName("Mailbox name has a control character")
+        return text
     try:
         name = raw.decode("imap4-utf-7")
     except (UnicodeDecodeError, ValueError) as e:
-        raise BadMailboxName("mailbox name is not valid modified UTF-7") from e
+        raise BadMailboxName("Mailbox name is not valid modified UTF-7") from e
     if name.encode("imap4-utf-7") != raw:
-        raise BadMailboxName("mailbox name is not canonical modified UTF-7")
+        raise BadMailboxName("Mailbox name is not canonical modified UTF-7")
     return name
 
 
-def encode_mailbox(name: str) -> bytes:
-    return name.encode("imap4-utf-7")
+#: C0 and C1 controls and DEL, which RFC 5198 (Net-Unicode) keeps out of names.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def encode_mailbox(name: str, utf8: bool = False) -> bytes:
+    """The store's name as the client writes it: modified UTF-7, or UTF-8 (``utf8``)."""
+    return name.encode("utf-8") if utf8 else name.encode("imap4-utf-7")
 
 
 def mailbox(args: Args) -> str:
-    return decode_mailbox(args.astring())
+    return decode_mailbox(args.astring(), args.utf8)
 
 
 # -- FETCH -------------------------------------------------------------------------------

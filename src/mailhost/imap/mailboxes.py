@@ -15,7 +15,7 @@ from mailhost import errors
 from mailhost.imap import commands as grammar
 from mailhost.imap.args import Args, ParseError
 from mailhost.imap.responses import No, to_no
-from mailhost.imap.wire import plist, quoted
+from mailhost.imap.wire import plist, quoted, quoted_utf8
 from mailhost.store.api import (
     INBOX,
     SPECIAL_USES,
@@ -35,7 +35,10 @@ def _account(s: IMAPSession) -> Account:
     return s.account
 
 
-def _wire_name(name: str) -> bytes:
+def _wire_name(s: IMAPSession, name: str) -> bytes:
+    """A name for a response: modified UTF-7, or UTF-8 once the client enabled it."""
+    if s.utf8:
+        return quoted_utf8(name)
     return quoted(grammar.encode_mailbox(name))
 
 
@@ -66,7 +69,7 @@ async def create(s: IMAPSession, args: Args) -> bytes:
     delim = account.delimiter.encode()
     if raw.endswith(delim):
         raw = raw.rstrip(delim)
-    name = grammar.decode_mailbox(raw)
+    name = grammar.decode_mailbox(raw, args.utf8)
     if name == INBOX:
         raise No(b"ALREADYEXISTS", "INBOX always exists")
     await s.run(account.create_folder, name, use)
@@ -125,11 +128,12 @@ def pattern_regex(pattern: str, delimiter: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
-def _decode_pattern(raw: bytes) -> str:
+def _decode_pattern(raw: bytes, utf8: bool) -> str:
     try:
-        return raw.decode("imap4-utf-7")
+        return raw.decode("utf-8" if utf8 else "imap4-utf-7")
     except (UnicodeDecodeError, ValueError):
-        raise ParseError("pattern is not valid modified UTF-7") from None
+        encoding = "UTF-8" if utf8 else "modified UTF-7"
+        raise ParseError(f"pattern is not valid {encoding}") from None
 
 
 _STATUS_ITEMS = (
@@ -172,7 +176,7 @@ def _status_line(s: IMAPSession, name: str, st: FolderStatus, items: list[bytes]
         else st.recent,
     }
     body = b" ".join(it + b" %d" % values[it] for it in items)
-    return b"* STATUS " + _wire_name(name) + b" (" + body + b")"
+    return b"* STATUS " + _wire_name(s, name) + b" (" + body + b")"
 
 
 async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
@@ -193,16 +197,16 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
         if select_opts - {b"REMOTE"} == {b"RECURSIVEMATCH"}:
             # RFC 5258 §3: not alone, nor with REMOTE only
             raise ParseError("RECURSIVEMATCH needs another selection option")
-    ref = _decode_pattern(args.astring() if args.peek() != b'"' else args.string())
+    ref = _decode_pattern(args.astring() if args.peek() != b'"' else args.string(), args.utf8)
     args.sp()
     patterns: list[str] = []
     if not lsub and args.maybe(b"("):
-        patterns.append(_decode_pattern(args.list_mailbox()))
+        patterns.append(_decode_pattern(args.list_mailbox(), args.utf8))
         while args.maybe(b" "):
-            patterns.append(_decode_pattern(args.list_mailbox()))
+            patterns.append(_decode_pattern(args.list_mailbox(), args.utf8))
         args.expect(b")")
     else:
-        patterns.append(_decode_pattern(args.list_mailbox()))
+        patterns.append(_decode_pattern(args.list_mailbox(), args.utf8))
     if not lsub and args.maybe(b" RETURN ("):
         first = True
         while not args.maybe(b")"):
@@ -221,7 +225,7 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
     if patterns == [""] and not select_opts:
         # RFC 3501 §6.3.8: the delimiter and the root of the reference
         root = ref.split(delim)[0] + delim if delim in ref else ""
-        s._send(b"* " + verb + b" (\\Noselect) " + quoted(delim) + b" " + _wire_name(root))
+        s._send(b"* " + verb + b" (\\Noselect) " + quoted(delim) + b" " + _wire_name(s, root))
         return verb + b" completed"
     folders: list[FolderInfo] = await s.run(account.list_folders)
     subscribed = set(await s.run(account.subscriptions))
@@ -241,7 +245,7 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
         info = by_name.get(name)
         if name in parents and name not in subscribed:
             if lsub:
-                s._send(b"* LSUB (\\Noselect) " + quoted(delim) + b" " + _wire_name(name))
+                s._send(b"* LSUB (\\Noselect) " + quoted(delim) + b" " + _wire_name(s, name))
             elif b"RECURSIVEMATCH" in select_opts:
                 parent_attrs = _attributes(info, lsub)
                 s._send(
@@ -250,7 +254,7 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
                     + b" "
                     + quoted(delim)
                     + b" "
-                    + _wire_name(name)
+                    + _wire_name(s, name)
                     + b' ("CHILDINFO" ("SUBSCRIBED"))'
                 )
             continue
@@ -262,7 +266,8 @@ async def list_(s: IMAPSession, args: Args, lsub: bool) -> bytes:
         wants_subscribed = b"SUBSCRIBED" in select_opts or b"SUBSCRIBED" in return_opts
         if not lsub and wants_subscribed and name in subscribed:
             attrs.append(b"\\Subscribed")
-        s._send(b"* " + verb + b" " + plist(attrs) + b" " + quoted(delim) + b" " + _wire_name(name))
+        line = b"* " + verb + b" " + plist(attrs) + b" " + quoted(delim) + b" "
+        s._send(line + _wire_name(s, name))
         if status_items and info is not None and info.selectable:
             try:
                 st = await s.run(lambda n=name: account.folder(n).status())
@@ -333,9 +338,9 @@ async def getquotaroot(s: IMAPSession, args: Args) -> bytes:
     q = await s.run(account.quota)
     if q.limit is None:
         # RFC 9208 §4.3: no quota root applies to an unlimited account
-        s._send(b"* QUOTAROOT " + _wire_name(name))
+        s._send(b"* QUOTAROOT " + _wire_name(s, name))
     else:
-        s._send(b"* QUOTAROOT " + _wire_name(name) + b' ""')
+        s._send(b"* QUOTAROOT " + _wire_name(s, name) + b' ""')
         s._send(_quota_line(q))
     return b"GETQUOTAROOT completed"
 
@@ -367,8 +372,16 @@ async def append(s: IMAPSession, args: Args) -> bytes:
         if args.peek() == b'"':
             date = grammar.date_time(args)
             args.sp()
-        args.maybe(b"~")  # literal8 (RFC 3516 §4.4)
-        data = args.literal()
+        if args.maybe(b"UTF8 ("):
+            # RFC 6855 §4: a message with UTF-8 headers, for a client that enabled them
+            if not args.utf8:
+                raise ParseError("UTF8 data needs ENABLE UTF8=ACCEPT")
+            args.expect(b"~")
+            data = args.literal()
+            args.expect(b")")
+        else:
+            args.maybe(b"~")  # literal8 (RFC 3516 §4.4)
+            data = args.literal()
         if not data:
             raise No(None, "Empty messages are not stored")
         if len(data) > s.max_message_size:

@@ -147,6 +147,8 @@ class IMAPSession:
         self.condstore = False
         #: ENABLE QRESYNC was given (RFC 7162 §3.2): expunges are reported as VANISHED.
         self.qresync = False
+        #: ENABLE UTF8=ACCEPT was given (RFC 6855): mailbox names go both ways as UTF-8.
+        self.utf8 = False
         #: The HIGHESTMODSEQ the client was last told of the selected mailbox.
         self.told_modseq = 0
         self._unsubscribe: Callable[[], None] | None = None
@@ -402,7 +404,7 @@ class IMAPSession:
             self._send(b"+ Ready for literal data")
             return
         try:
-            name = grammar.mailbox(Args(pending))
+            name = grammar.mailbox(Args(pending, self.utf8))
         except (ParseError, grammar.BadMailboxName):
             self._send(b"+ Ready for literal data")  # the command itself will say BAD/NO
             return
@@ -490,7 +492,7 @@ class IMAPSession:
                 need = b"No mailbox selected"
             self._bad(tag + b" BAD " + need)
             return
-        args = Args(cmd)
+        args = Args(cmd, self.utf8)
         uid = False
         full_name = name
         status, text = b"OK", b""

@@ -58,7 +58,7 @@ def to_no(exc: BaseException, trycreate: bool = False) -> No:
         return No(b"TRYCREATE", "No such mailbox")
     for cls, code, text in _CODES:
         if isinstance(exc, cls):
-            if isinstance(exc, errors.InvalidFolderName) and exc.args:
+            if isinstance(exc, errors.InvalidFolderName | BadMailboxName) and exc.args:
                 text = str(exc.args[0])
             return No(code, text)
     raise exc

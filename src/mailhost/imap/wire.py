@@ -10,6 +10,9 @@ import re
 
 _ATOM_SPECIALS = re.compile(rb'[(){ \x00-\x1f\x7f%*"\\\]]')
 _QUOTABLE = re.compile(rb"^[\x01-\x09\x0b\x0c\x0e-\x7f]*$")
+#: RFC 6855 §3 adds UTF-8 characters to ``QUOTED-CHAR`` for a client that enabled
+#: UTF8=ACCEPT.
+_QUOTABLE_UTF8 = re.compile(rb"^[\x01-\x09\x0b\x0c\x0e-\xff]*$")
 
 
 def _bytes(value: str | bytes) -> bytes:
@@ -26,6 +29,16 @@ def quoted(value: str | bytes) -> bytes:
     """A quoted string if the value allows one, else a literal."""
     data = value.encode("utf-8") if isinstance(value, str) else value
     if len(data) > 1024 or not _QUOTABLE.match(data):
+        return literal(data)
+    if b"\\" in data or b'"' in data:
+        data = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+    return b'"' + data + b'"'
+
+
+def quoted_utf8(value: str) -> bytes:
+    """:func:`quoted` for a client that enabled UTF8=ACCEPT: text quoted as UTF-8."""
+    data = value.encode("utf-8")
+    if len(data) > 1024 or not _QUOTABLE_UTF8.match(data):
         return literal(data)
     if b"\\" in data or b'"' in data:
         data = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
