@@ -28,8 +28,9 @@ from mailhost.mime import headers as headers_module
 from mailhost.mime import structure as structure_module
 from mailhost.mime.address import parse_address_list
 from mailhost.mime.headers import HeaderField, scan_header, text, unfold, wire_bytes
-from mailhost.mime.structure import Part, parse
+from mailhost.mime.structure import Part, first_fields, parse, some_fields
 from mailhost.mime.text import header_text, header_values
+from mailhost.store.crlf import header_block, to_crlf
 
 # --- generated header blocks -------------------------------------------------------------
 
@@ -458,3 +459,47 @@ def _reference_body(part: Part, data: bytes, ext: bool, out: list[bytes]) -> Non
 def test_header_field_is_a_plain_named_tuple() -> None:
     field = scan_header(b"A: 1\r\n\r\n", 0, 8)[0][0]
     assert field == HeaderField("A", 0, 6, b"1") and type(field) is HeaderField
+
+
+# --- the fields SORT and THREAD read ------------------------------------------------------
+
+_WANTED = [b"date", b"subject", b"from", b"to", b"cc", b"message-id", b"references"]
+
+
+@st.composite
+def _field_block(draw: st.DrawFn) -> bytes:
+    """A header block as the store gives it (CRLF, through the empty line), made of fields
+    only: folded, repeated, in any case, some with obsolete whitespace before the colon."""
+    kinds = st.sampled_from(["field"] * 5 + ["folded", "spaced"])
+    lines = []
+    for kind in draw(st.lists(kinds, max_size=10)):
+        name = draw(_NAMES | st.sampled_from(["References", "Date-Received", "Tone", "X"]))
+        value = draw(_VALUE).replace("\r", "")
+        if kind == "field":
+            lines.append(f"{name}:{value}\n")
+        elif kind == "folded":
+            lines.append(f"{name}: {value}\n{draw(st.sampled_from([' ', chr(9)]))}{value}x\n")
+        else:
+            lines.append(f"{name} \t: {value}\n")
+    # a message without an empty line is all header; one may even end inside a name
+    tail = draw(st.sampled_from(["\nbody\n", "\nbody\n", "", "Date", "Subject:x"]))
+    data = ("".join(lines) + tail).encode("utf-8", "surrogateescape")
+    return header_block(to_crlf(data))
+
+
+@settings(max_examples=800, deadline=None)
+@given(_field_block(), st.lists(st.sampled_from(_WANTED), min_size=1, max_size=4, unique=True))
+def test_some_fields_match_first_fields(block: bytes, names: list[bytes]) -> None:
+    first = first_fields(block)
+    assert some_fields(block, names) == {n: first[n] for n in names if n in first}
+
+
+def test_some_fields_reads_on_past_a_line_that_is_not_a_field() -> None:
+    """Broken mail: the full parser ends the header at the stray line; SORT finds the Date
+    after it, as Dovecot does."""
+    block = b"Subject: s\r\nnot a field\r\nDate: Mon, 02 Mar 2026 10:00:00 +0000\r\n\r\n"
+    assert b"date" not in first_fields(block)
+    assert some_fields(block, [b"date", b"subject"]) == {
+        b"date": b"Mon, 02 Mar 2026 10:00:00 +0000",
+        b"subject": b"s",
+    }

@@ -27,7 +27,7 @@ from mailhost.imap.search import (
     needs_listing,
     run_search,
 )
-from mailhost.imap.sort import CACHE_PREFIX, header_criteria, header_keys, ordered, sort_value
+from mailhost.imap.sort import CACHE_PREFIX, header_criteria, header_keys, ordered, sort_column
 from mailhost.imap.structures import OrderKey, StructureCache, digest_of
 from mailhost.imap.thread import CACHE_NAME as THREAD_CACHE_NAME
 from mailhost.imap.thread import (
@@ -45,6 +45,7 @@ from mailhost.store.api import DELETED, ChangeKind, FlagMode, MessageInfo, uid_r
 
 if TYPE_CHECKING:
     from mailhost.imap.protocol import IMAPSession
+    from mailhost.store.api import Folder
 
 #: Messages one blocking SEARCH call examines.
 _SEARCH_BATCH = 500
@@ -324,11 +325,10 @@ async def _sorted(
             _cached_sort_keys, cache, (folder_id, uidvalidity), [u for _, u in found], wanted
         )
         for i in range(0, len(need), _SEARCH_BATCH):
-            got = await s.run(header_keys, folder, need[i : i + _SEARCH_BATCH], from_header)
-            kept.update(got)
-            if cache is not None:
-                for u, values in got.items():
-                    cache.add((folder_id, uidvalidity, u), values)
+            batch = need[i : i + _SEARCH_BATCH]
+            kept.update(
+                await s.run(_read_sort_keys, folder, batch, from_header, cache, view.uidvalidity)
+            )
     pairs = await s.run(_sort_pairs, found, criteria, kept, infos, bool(from_header))
     if cache is not None:
         await s.run(cache.keep_order, order_key, [u for _, u in pairs])
@@ -345,6 +345,35 @@ def _kept_order(
     if order is None:
         return None
     return order if uid else list(map(seqs.__getitem__, order))
+
+
+def _read_sort_keys(
+    folder: Folder,
+    uids: list[int],
+    keys: list[bytes],
+    cache: StructureCache | None,
+    uidvalidity: int,
+) -> dict[int, dict[bytes, bytes]]:
+    """:func:`header_keys`, kept in the structure cache too.  Blocking."""
+    got = header_keys(folder, uids, keys)
+    if cache is not None:
+        cache.add_many(folder.folder_id, uidvalidity, got)
+    return got
+
+
+def _read_thread_keys(
+    folder: Folder,
+    found: list[tuple[int, int]],
+    infos: dict[int, MessageInfo],
+    cache: StructureCache | None,
+    uidvalidity: int,
+) -> list[Keys]:
+    """:func:`read_thread_keys`, kept in the structure cache too.  Blocking."""
+    got = read_thread_keys(folder, found, infos)
+    if cache is not None:
+        cached = {k.uid: {THREAD_CACHE_NAME: to_cached(k)} for k in got}
+        cache.add_many(folder.folder_id, uidvalidity, cached)
+    return got
 
 
 def _cached_sort_keys(
@@ -373,13 +402,10 @@ def _sort_pairs(
 ) -> list[tuple[int, int]]:
     """``found`` ``(seq, uid)`` pairs in SORT order (without those whose headers could not
     be read).  Blocking."""
-    empty: dict[bytes, bytes] = {}
-    keyed = [
-        (seq, u, [sort_value(k, kept.get(u, empty), infos.get(u)) for k, _ in criteria])
-        for seq, u in found
-        if not from_header or u in kept
-    ]
-    return ordered(keyed, criteria)
+    if from_header:
+        found = [(seq, u) for seq, u in found if u in kept]
+    uids = [u for _, u in found]
+    return ordered(found, [sort_column(k, uids, kept, infos) for k, _ in criteria], criteria)
 
 
 @command("THREAD", SEL)
@@ -405,11 +431,8 @@ async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
             return b"THREAD completed"
     keys, need = await s.run(_cached_thread_keys, cache, (folder_id, uidvalidity), found)
     for i in range(0, len(need), _SEARCH_BATCH):
-        got = await s.run(read_thread_keys, folder, need[i : i + _SEARCH_BATCH], infos)
-        keys += got
-        if cache is not None:
-            for k in got:
-                cache.add((folder_id, uidvalidity, k.uid), {THREAD_CACHE_NAME: to_cached(k)})
+        batch = need[i : i + _SEARCH_BATCH]
+        keys += await s.run(_read_thread_keys, folder, batch, infos, cache, uidvalidity)
     body = await s.run(_threads, algorithm, keys, uid)
     if cache is not None:
         cache.keep_answer(asked, digest, body)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import datetime
 import email.utils
 import re
-from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from mailhost.errors import MessageGone
 from mailhost.mime.address import parse_address_list
 from mailhost.mime.headers import text, unfold
-from mailhost.mime.structure import first_fields
+from mailhost.mime.structure import some_fields
 from mailhost.mime.text import decode_words
 from mailhost.store.api import Folder, MessageInfo
 
@@ -158,9 +158,10 @@ def header_keys(
     others are the compared strings in UTF-8.
     """
     out: dict[int, dict[bytes, bytes]] = {}
+    names = [key.lower() for key in keys]
     for uid in uids:
         try:
-            first = first_fields(folder.read_header(uid))
+            first = some_fields(folder.read_header(uid), names)
         except MessageGone:
             continue
         values: dict[bytes, bytes] = {}
@@ -188,29 +189,34 @@ def _utf8(value: str) -> bytes:
     return value.encode("utf-8", "surrogatepass")
 
 
-def sort_value(key: bytes, kept: dict[bytes, bytes], info: MessageInfo | None) -> Any:
-    """What ``key`` compares for one message, from :func:`header_keys` and its listing."""
-    if key == b"ARRIVAL":
-        return info.internaldate if info is not None else 0.0
-    if key == b"SIZE":
-        return info.size if info is not None else 0
-    raw = kept[CACHE_PREFIX + key]
-    if key == b"DATE":
+def sort_column(
+    key: bytes, uids: list[int], kept: dict[int, dict[bytes, bytes]], infos: dict[int, MessageInfo]
+) -> list[Any]:
+    """What ``key`` compares for each message of ``uids``, from :func:`header_keys` (every
+    UID of a header key is in ``kept``) and the listing.  A column at a time: a SORT of a
+    whole big folder makes this per message."""
+    if key in (b"ARRIVAL", b"SIZE", b"DATE"):
+        known = [infos.get(u) for u in uids]
+        if key == b"SIZE":
+            return [0 if i is None else i.size for i in known]
+        dates = [0.0 if i is None else i.internaldate for i in known]
+        if key == b"ARRIVAL":
+            return dates
         # RFC 5256: the internal date when the sent date cannot be determined
-        return float(raw) if raw else (info.internaldate if info is not None else 0.0)
-    return raw.decode("utf-8", "surrogatepass")
+        name = CACHE_PREFIX + key
+        raws = [kept[u][name] for u in uids]
+        return [float(raw) if raw else date for raw, date in zip(raws, dates, strict=True)]
+    name = CACHE_PREFIX + key
+    return [kept[u][name].decode("utf-8", "surrogatepass") for u in uids]
 
 
 def ordered(
-    keyed: list[tuple[int, int, list[Any]]], criteria: list[Criterion]
+    found: list[tuple[int, int]], columns: list[list[Any]], criteria: list[Criterion]
 ) -> list[tuple[int, int]]:
-    """``(seq, uid)`` of each message in criteria order; ties in mailbox order (RFC 5256 §3)."""
-    out = sorted(keyed, key=lambda kv: kv[0])
+    """``found`` ``(seq, uid)`` pairs in criteria order, ``columns[i]`` holding what
+    criterion ``i`` compares of each; ties in mailbox order (RFC 5256 §3)."""
+    rows = sorted(zip(found, *columns, strict=True), key=itemgetter(0))
     # stable sorts from the last criterion to the first (REVERSE keeps ties in order)
     for i in range(len(criteria) - 1, -1, -1):
-        out.sort(key=_nth(i), reverse=criteria[i][1])
-    return [(seq, uid) for seq, uid, _ in out]
-
-
-def _nth(i: int) -> Callable[[tuple[int, int, list[Any]]], Any]:
-    return lambda kv: kv[2][i]
+        rows.sort(key=itemgetter(i + 1), reverse=criteria[i][1])
+    return [row[0] for row in rows]

@@ -115,6 +115,12 @@ class StructureCache:
                 _, dropped = self._entries.popitem(last=False)
                 self.size -= _cost(dropped)
 
+    def add_many(self, folder_id: str, uidvalidity: int, items: dict[int, Values]) -> None:
+        """:meth:`add` of each message's values in one folder, by UID: for a worker thread
+        (SORT and THREAD keep what they read of a whole folder)."""
+        for uid, values in items.items():
+            self.add((folder_id, uidvalidity, uid), values)
+
     def order(self, key: OrderKey, uids: Collection[int]) -> list[int] | None:
         """The kept order of ``uids``: that of a set holding them all, with the others left
         out (None: no such order is kept).  For a worker thread: the filtering is done

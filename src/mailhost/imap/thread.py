@@ -15,7 +15,7 @@ from itertools import pairwise
 from mailhost.errors import MessageGone
 from mailhost.imap.sort import base_subject_of, casemap, sent_date
 from mailhost.mime.headers import text, unfold
-from mailhost.mime.structure import first_fields
+from mailhost.mime.structure import some_fields
 from mailhost.mime.text import decode_words
 from mailhost.store.api import Folder, MessageInfo
 
@@ -36,6 +36,10 @@ class Keys:
     references: list[str]
 
 
+#: The fields threading reads.
+_FIELDS = (b"date", b"subject", b"message-id", b"references", b"in-reply-to")
+
+
 def read_thread_keys(
     folder: Folder, found: list[tuple[int, int]], infos: dict[int, MessageInfo]
 ) -> list[Keys]:
@@ -43,7 +47,7 @@ def read_thread_keys(
     out = []
     for seq, uid in found:
         try:
-            first = first_fields(folder.read_header(uid))
+            first = some_fields(folder.read_header(uid), _FIELDS)
         except MessageGone:
             continue
         sent = sent_date(first.get(b"date"))

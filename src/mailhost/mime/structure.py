@@ -22,6 +22,7 @@ Rules where real mail is broken, mostly as Dovecot and Python's ``email`` decide
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mailhost.mime.headers import (
@@ -216,6 +217,43 @@ def first_fields(data: bytes) -> dict[bytes, bytes]:
         return dict(zip(map(bytes.lower, reversed(names)), reversed(values), strict=True))
     fields, _ = scan_header(data, 0, len(data))
     return {f.name.lower().encode("ascii"): f.value for f in reversed(fields)}
+
+
+def some_fields(header: bytes, names: Sequence[bytes]) -> dict[bytes, bytes]:
+    """:func:`first_fields` of only ``names`` (lower-case), for the CRLF header block
+    :meth:`Folder.read_header` gives: found by searching the block for each name at a
+    line start, not by reading every field, which SORT and THREAD would otherwise do for
+    each message of a folder.
+
+    A name written with whitespace before its colon (obsolete syntax) sends the block to
+    :func:`first_fields`.  Unlike it, a line that is not a field (broken mail) does not
+    end the header here: the fields after it are found too, as Dovecot reads them.
+    """
+    low = b"\r\n" + header.lower()
+    out: dict[bytes, bytes] = {}
+    for name in names:
+        line = b"\r\n" + name
+        after = len(line)
+        at = low.find(line)
+        while at >= 0:
+            c = low[at + after : at + after + 1]
+            if c == b":":
+                break
+            if c == b" " or c == b"\t":
+                first = first_fields(header)
+                return {n: first[n] for n in names if n in first}
+            at = low.find(line, at + 1)  # a longer name (``Date-Received``)
+        if at < 0:
+            continue
+        # ``at`` in ``low`` is where the field's line starts in ``header``
+        start = at + len(name) + 1
+        while start < len(header) and header[start] in (0x20, 0x09):
+            start += 1
+        end = header.find(b"\r\n", start)
+        while end >= 0 and header[end + 2 : end + 3] in (b" ", b"\t"):
+            end = header.find(b"\r\n", end + 2)
+        out[name] = header[start:] if end < 0 else header[start:end]
+    return out
 
 
 def _entity(data: bytes, start: int, end: int, dtype: str, dsub: str) -> Part:
