@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from imapkit import Host, lines, untagged
 
 from mailhost.imap import selected
+from mailhost.imap import sort as sort_module
 from mailhost.imap.config import IMAPConfig
 from mailhost.imap.sort import base_subject, sent_date
 
@@ -280,3 +281,11 @@ def test_kept_orders_answer_as_a_fresh_sort_does(ops: list[tuple[object, ...]]) 
                 answers.append(untagged(c.cmd(f"t{n} {form} ({op[1]}) UTF-8 {op[2]}")))
         if answers:
             assert answers[0] == answers[1], op
+
+
+@given(st.text(alphabet=st.sampled_from(list("reREfwdFWD:[]() \t\r\nab\u00a0\u2003x")), max_size=24))
+def test_the_quick_base_subject_is_the_rfc_one(subject: str) -> None:
+    """Subjects that cannot begin with a leader, blob or wrapper nor end with a trailer
+    skip the RFC 5256 loop; for every subject the answer must be the loop's."""
+    normal = sort_module._WSP.sub(" ", subject).strip()
+    assert sort_module.base_subject_of(subject) == sort_module._take_off(normal)

@@ -53,7 +53,19 @@ def base_subject_of(subject: str) -> tuple[str, bool]:
     """:func:`base_subject` and whether the subject marked a reply or forward (a
     ``Re:``/``Fwd:`` leader, a ``(fwd)`` trailer or a ``[Fwd: ...]`` wrapper was taken
     off), which THREAD REFERENCES weighs."""
-    s = _WSP.sub(" ", subject).strip()
+    if "  " in subject or "\t" in subject or "\r" in subject or "\n" in subject:
+        s = _WSP.sub(" ", subject).strip()
+    else:
+        s = subject.strip()
+    head = s[:2].lower()
+    if head != "re" and head != "fw" and s[:1] != "[" and s[-1:] != ")":
+        # no leader, blob, wrapper or trailer can begin or end it: the usual subject
+        return s, False
+    return _take_off(s)
+
+
+def _take_off(s: str) -> tuple[str, bool]:
+    """Steps 2 to 6 of RFC 5256 §2.1 on a subject with its whitespace made single spaces."""
     reply = False
     while True:
         # (2) trailers, then (3)-(5) leaders and blobs, until nothing changes
