@@ -79,6 +79,16 @@ TOKENS = [
     '"q\\"',
     "\x00",
     "é",
+    "$",
+    "(SAVE",
+    "(MIN",
+    "SORT",
+    "(SUBJECT)",
+    "THREAD",
+    "REFERENCES",
+    "UTF8=ACCEPT",
+    "UTF8",
+    '"Grüße"',
 ]
 SEPARATORS = [" ", " ", " ", "\r\n", "\n", ""]
 

@@ -283,7 +283,9 @@ def test_kept_orders_answer_as_a_fresh_sort_does(ops: list[tuple[object, ...]]) 
             assert answers[0] == answers[1], op
 
 
-@given(st.text(alphabet=st.sampled_from(list("reREfwdFWD:[]() \t\r\nab\u00a0\u2003x")), max_size=24))
+@given(
+    st.text(alphabet=st.sampled_from(list("reREfwdFWD:[]() \t\r\nab\u00a0\u2003x")), max_size=24)
+)
 def test_the_quick_base_subject_is_the_rfc_one(subject: str) -> None:
     """Subjects that cannot begin with a leader, blob or wrapper nor end with a trailer
     skip the RFC 5256 loop; for every subject the answer must be the loop's."""
