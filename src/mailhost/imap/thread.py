@@ -169,18 +169,20 @@ def references(keys: list[Keys]) -> list[Node]:
         else:
             node.keys = k
         messages.append(node)
+        if not k.references:
+            # (1C) no parent: most messages of a big folder
+            if node.parent is not None:
+                node.unlink()
+            continue
         # (1B) link the references in order, each to the next, where no link is yet
         chain = [table.setdefault(ref, Node()) for ref in k.references]
         for parent, child in pairwise(chain):
             if child.parent is None and parent is not child and not child.is_ancestor_of(parent):
                 parent.link(child)
         # (1C) the last reference is the message's parent, replacing any other
-        if chain:
-            last = chain[-1]
-            if last is not node and not node.is_ancestor_of(last):
-                last.link(node)
-        else:
-            node.unlink()
+        last = chain[-1]
+        if last is not node and not node.is_ancestor_of(last):
+            last.link(node)
     # (2) the root set; (3) dummies pruned
     every = {id(n): n for n in [*messages, *table.values()]}.values()
     roots = _prune([n for n in every if n.parent is None], True)
@@ -224,9 +226,11 @@ def _node_order(node: Node) -> tuple[float, int]:
 
 
 def _sort_children(node: Node) -> None:
-    for child in node.children:
-        _sort_children(child)
-    node.children.sort(key=_node_order)
+    children = node.children
+    if children:
+        for child in children:
+            _sort_children(child)
+        children.sort(key=_node_order)
 
 
 def _gather_subjects(roots: list[Node]) -> list[Node]:
