@@ -154,20 +154,36 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
         if save:
             view.saved = []
         raise
-    # RFC 7162 §3.1.5: with a MODSEQ key, the highest MODSEQ of the messages returned
+    _answer(s, b"SEARCH", returns, numbers, uid, by_modseq)
+    return b"SEARCH completed"
+
+
+def _answer(
+    s: IMAPSession,
+    verb: bytes,
+    returns: tuple[bytes, ...] | None,
+    numbers: list[int],
+    uid: bool,
+    by_modseq: bool,
+    sort_order: bool = False,
+) -> None:
+    """Send what SEARCH or SORT (``verb``) found: the plain response, or ESEARCH for
+    ``RETURN`` (saving the result for ``$`` if asked); with a MODSEQ key, the highest
+    MODSEQ of the messages returned (RFC 7162 §3.1.5, ``search-sort-mod-seq``)."""
+    view = s.view
+    assert view is not None
     modseq_of = (view.modseq_of if uid else lambda q: view.modseqs[q - 1]) if by_modseq else None
     if returns is not None:
-        if save:
-            view.saved = to_save(returns, numbers if uid else [uids[n - 1] for n in numbers])
-        line = esearch(s.current_tag, returns, numbers, uid, modseq_of)
+        if b"SAVE" in returns:
+            view.saved = to_save(returns, numbers if uid else [view.uids[n - 1] for n in numbers])
+        line = esearch(s.current_tag, returns, numbers, uid, modseq_of, sort_order)
         if line is not None:
             s._send(line)
-        return b"SEARCH completed"
-    line = b"* SEARCH" + (b" " + _number_list(numbers) if numbers else b"")
+        return
+    line = b"* " + verb + (b" " + _number_list(numbers) if numbers else b"")
     if modseq_of is not None and numbers:
         line += b" (MODSEQ %d)" % max(map(modseq_of, numbers))
     s._send(line)
-    return b"SEARCH completed"
 
 
 async def _found(s: IMAPSession, key: grammar.SearchKey) -> list[int]:
@@ -284,22 +300,8 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
         if save:
             view.saved = []
         raise
-    modseq_of = None
-    if "MODSEQ" in key_kinds(key):
-        # RFC 7162 §3.1.5 (``search-sort-mod-seq``): as SEARCH answers
-        modseq_of = view.modseq_of if uid else lambda q: view.modseqs[q - 1]
-    if returns is not None:
-        # RFC 5267 §3 (ESORT)
-        if save:
-            view.saved = to_save(returns, numbers if uid else [view.uids[n - 1] for n in numbers])
-        line = esearch(s.current_tag, returns, numbers, uid, modseq_of, sort_order=True)
-        if line is not None:
-            s._send(line)
-        return b"SORT completed"
-    line = b"* SORT" + (b" " + _number_list(numbers) if numbers else b"")
-    if modseq_of is not None and numbers:
-        line += b" (MODSEQ %d)" % max(map(modseq_of, numbers))
-    s._send(line)
+    # (ESORT, RFC 5267 §3: RETURN answers in the sort order)
+    _answer(s, b"SORT", returns, numbers, uid, "MODSEQ" in key_kinds(key), sort_order=True)
     return b"SORT completed"
 
 
