@@ -247,7 +247,9 @@ _DATES = [f"Mon, 0{d} Mar 2026 10:00:00 +0000" for d in range(1, 4)]
             st.tuples(st.just("seen"), st.integers(1, 12)),
             st.tuples(
                 st.just("sort"),
-                st.sampled_from(["SUBJECT", "REVERSE DATE", "FROM ARRIVAL", "SIZE REVERSE FROM"]),
+                st.sampled_from(
+                    ["SUBJECT", "REVERSE DATE", "FROM ARRIVAL", "SIZE REVERSE FROM", "DISPLAYFROM"]
+                ),
                 st.sampled_from(["ALL", "UNSEEN", "SEEN", "FROM x"]),
                 st.booleans(),
             ),
@@ -291,3 +293,26 @@ def test_the_quick_base_subject_is_the_rfc_one(subject: str) -> None:
     skip the RFC 5256 loop; for every subject the answer must be the loop's."""
     normal = sort_module._WSP.sub(" ", subject).strip()
     assert sort_module.base_subject_of(subject) == sort_module._take_off(normal)
+
+
+def test_display_keys(host: Host) -> None:
+    """RFC 5957 (SORT=DISPLAY), which Roundcube asks for when it sorts by sender: the first
+    address's display name, decoded, or its mailbox@host; a group by its name."""
+    for sender, to in [
+        ('"Zoe" <a@x.org>', '"Yan" <y@x.org>'),
+        ("b@x.org", "undisclosed-recipients:;"),
+        ("=?utf-8?q?=C3=84nne?= <c@x.org>", "x@x.org"),
+        ('"" <d@x.org>', "x@x.org"),
+        ("Adam <z@x.org>", "x@x.org"),
+        (None, "x@x.org"),
+    ]:
+        head = f"From: {sender}\r\n" if sender else ""
+        host.deliver(f"{head}To: {to}\r\nSubject: s\r\n\r\nx\r\n".encode())
+    # "", ADAM, B@X.ORG, D@X.ORG, ZOE, ÄNNE (non-ASCII after ASCII, as i;ascii-casemap has it)
+    assert _sort(host, "a SORT (DISPLAYFROM) UTF-8 ALL") == [6, 5, 2, 4, 1, 3]
+    assert _sort(host, "b SORT (REVERSE DISPLAYFROM) UTF-8 ALL") == [3, 1, 4, 2, 5, 6]
+    assert _sort(host, "c SORT (FROM) UTF-8 ALL") == [6, 1, 2, 3, 4, 5]  # by mailbox
+    assert _sort(host, "d SORT (DISPLAYTO) UTF-8 ALL") == [2, 3, 4, 5, 6, 1]
+    c = host.connect()
+    c.login()
+    assert b" SORT=DISPLAY" in c.cmd("e CAPABILITY")

@@ -531,7 +531,10 @@ def _search_keys(args: Args, charset: str) -> SearchKey:
 
 
 #: RFC 5256 sort keys; ``REVERSE`` may precede each.
-SORT_KEYS = frozenset({b"ARRIVAL", b"CC", b"DATE", b"FROM", b"SIZE", b"SUBJECT", b"TO"})
+#: RFC 5256 sort keys, and DISPLAYFROM and DISPLAYTO of RFC 5957 (SORT=DISPLAY).
+SORT_KEYS = frozenset(
+    {b"ARRIVAL", b"CC", b"DATE", b"FROM", b"SIZE", b"SUBJECT", b"TO", b"DISPLAYFROM", b"DISPLAYTO"}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,15 @@ from typing import Any
 
 from mailhost.errors import MessageGone
 from mailhost.mime.address import parse_address_list
-from mailhost.mime.headers import text, unfold
+from mailhost.mime.headers import text, unfold, wire_bytes
 from mailhost.mime.structure import some_fields
 from mailhost.mime.text import decode_words
 from mailhost.store.api import Folder, MessageInfo
 
 #: Keys read from the message's header (the others come from the listing).
-_FROM_HEADER = frozenset({b"CC", b"DATE", b"FROM", b"SUBJECT", b"TO"})
+_FROM_HEADER = frozenset({b"CC", b"DATE", b"FROM", b"SUBJECT", b"TO", b"DISPLAYFROM", b"DISPLAYTO"})
+#: The header field each header key reads (RFC 5957's keys read From and To).
+_FIELD = {b"DISPLAYFROM": b"from", b"DISPLAYTO": b"to"}
 
 Criterion = tuple[bytes, bool]  # (key, reversed)
 
@@ -99,6 +101,23 @@ def casemap(value: str) -> str:
     )
 
 
+def _display_name(raw: bytes | None) -> str:
+    """RFC 5957 DISPLAYFROM and DISPLAYTO: the first address's display name, decoded, or
+    where it has none its ``mailbox@host`` (a group's name for a group), as Dovecot takes
+    it."""
+    if raw is None:
+        return ""
+    for address in parse_address_list(text(unfold(raw))):
+        if address.name:
+            name = decode_words(wire_bytes(address.name))
+            if name:
+                return casemap(name)
+        if address.mailbox is not None and address.host is not None:
+            return casemap(f"{address.mailbox}@{address.host}")
+        return casemap(address.mailbox or "")
+    return ""
+
+
 def _first_mailbox(raw: bytes | None) -> str:
     if raw is None:
         return ""
@@ -163,14 +182,15 @@ def sent_date(raw: bytes | None) -> float | None:
 def header_keys(
     folder: Folder, uids: list[int], keys: list[bytes]
 ) -> dict[int, dict[bytes, bytes]]:
-    """The header-derived sort values of ``keys`` (DATE, SUBJECT, FROM, TO, CC) of each
-    message, as the octets the structure cache keeps (gone messages left out).  Blocking.
+    """The header-derived sort values of ``keys`` (DATE, SUBJECT, FROM, TO, CC,
+    DISPLAYFROM, DISPLAYTO) of each message, as the octets the structure cache keeps (gone
+    messages left out).  Blocking.
 
     DATE is the sent date in seconds, or empty when the Date field cannot be read; the
     others are the compared strings in UTF-8.
     """
     out: dict[int, dict[bytes, bytes]] = {}
-    names = [key.lower() for key in keys]
+    names = list(dict.fromkeys(_FIELD.get(key, key.lower()) for key in keys))
     for uid in uids:
         try:
             first = some_fields(folder.read_header(uid), names)
@@ -186,6 +206,8 @@ def header_keys(
                 value = (
                     b"" if raw is None else _utf8(casemap(base_subject(decode_words(unfold(raw)))))
                 )
+            elif key in _FIELD:
+                value = _utf8(_display_name(first.get(_FIELD[key])))
             else:
                 value = _utf8(_first_mailbox(first.get(key.lower())))
             values[CACHE_PREFIX + key] = value
