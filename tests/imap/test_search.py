@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from hypothesis import assume, given
@@ -206,3 +207,22 @@ def test_set_membership_agrees_with_the_ranges(
     inside = _in_set(seqset, star)
     for n in range(0, 62):
         assert inside(n) == any(lo <= n <= hi for lo, hi in seqset.bounds(star)), n
+
+
+def test_within_older_and_younger(host: Host) -> None:
+    """RFC 5032 (WITHIN): the internal date against a number of seconds before now."""
+    now = time.time()
+    for age in (3 * 3600, 1800, 60):
+        host.inbox().append(M1, (), now - age)
+    c = host.connect()
+    c.login()
+    c.select()
+    assert c.cmd("a SEARCH OLDER 3600") == b"* SEARCH 1\r\na OK SEARCH completed\r\n"
+    assert c.cmd("b SEARCH YOUNGER 3600") == b"* SEARCH 2 3\r\nb OK SEARCH completed\r\n"
+    assert c.cmd("c SEARCH YOUNGER 600") == b"* SEARCH 3\r\nc OK SEARCH completed\r\n"
+    assert c.cmd("d UID SEARCH NOT OLDER 7200 OLDER 600") == (
+        b"* SEARCH 2\r\nd OK SEARCH completed\r\n"
+    )
+    assert c.cmd("e SEARCH OLDER 0").startswith(b"e BAD ")
+    assert c.cmd("f SEARCH YOUNGER x").startswith(b"f BAD ")
+    assert b" WITHIN" in c.cmd("g CAPABILITY")

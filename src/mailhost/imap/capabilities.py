@@ -31,6 +31,7 @@ AUTHENTICATED = (
     b"QUOTA",
     b"QUOTA=RES-STORAGE",
     b"UTF8=ACCEPT",
+    b"WITHIN",
 )
 
 

@@ -368,6 +368,7 @@ def fetch_items(args: Args) -> list[FetchItem]:
 #: A search key as nested tuples: ``("FLAG", "\\Seen", True)``, ``("NOT", key)``,
 #: ``("OR", a, b)``, ``("AND", (keys...))``, ``("SEQ", SeqSet)``, ``("UID", SeqSet)``,
 #: ``("SIZE", ">", n)``, ``("DATE", "internal"|"sent", "<"|"="|">=", date)``,
+#: ``("AGE", "<"|">=", POSIX seconds)`` (the internal date against a moment),
 #: ``("HEADER", name, text)``, ``("BODY", text)``, ``("TEXT", text)``, ``("ALL",)``,
 #: ``("NEW",)``, ``("OLD",)``, ``("RECENT", bool)``, ``("MODSEQ", n)``.
 SearchKey = tuple[object, ...]
@@ -447,6 +448,11 @@ def search_key(args: Args, charset: str, depth: int = 0) -> SearchKey:
     if word in (b"LARGER", b"SMALLER"):
         args.sp()
         return ("SIZE", ">" if word == b"LARGER" else "<", args.number())
+    if word in (b"OLDER", b"YOUNGER"):
+        # RFC 5032 (WITHIN): an internal date more than, or at most, n seconds ago
+        args.sp()
+        since = time.time() - args.nz_number()
+        return ("AGE", "<" if word == b"OLDER" else ">=", since)
     if word == b"NOT":
         args.sp()
         return ("NOT", search_key(args, charset, depth + 1))

@@ -35,7 +35,7 @@ _CHEAP = frozenset(
     {"AND", "ALL", "FLAG", "NEW", "OLD", "RECENT", "NOT", "OR", "SEQ", "UID", "MODSEQ"}
 )
 #: Keys that need the listing's size or internal date.
-_LISTING = frozenset({"SIZE", "DATE"})
+_LISTING = frozenset({"SIZE", "DATE", "AGE"})
 
 
 @dataclass(slots=True)
@@ -241,6 +241,11 @@ def compile_key(key: SearchKey, max_seq: int, max_uid: int) -> Predicate:
         if key[1] == ">":
             return lambda m: m.info is not None and m.info.size > limit
         return lambda m: m.info is not None and m.info.size < limit
+    if op == "AGE":
+        moment: float = key[2]  # type: ignore[assignment]
+        if key[1] == "<":
+            return lambda m: m.info is not None and m.info.internaldate < moment
+        return lambda m: m.info is not None and m.info.internaldate >= moment
     if op == "DATE":
         ref: datetime.date = key[3]  # type: ignore[assignment]
         cmp = str(key[2])
