@@ -89,6 +89,9 @@ TOKENS = [
     "UTF8=ACCEPT",
     "UTF8",
     '"Grüße"',
+    "OLDER",
+    "YOUNGER",
+    "(DISPLAYFROM)",
 ]
 SEPARATORS = [" ", " ", " ", "\r\n", "\n", ""]
 
