@@ -41,6 +41,18 @@ def test_the_cache_keeps_the_most_recently_used_within_its_octets() -> None:
     assert cache.get(("f", 2, 1)) is None  # another UIDVALIDITY
 
 
+def test_many_added_at_once_as_one_by_one() -> None:
+    """SORT and THREAD add a folder's worth at once, in slices: the same entries, order and
+    size as adding each, bound included."""
+    items = {uid: {b"SORT DATE": b"%d" % uid * (uid % 7)} for uid in range(1, 400)}
+    one, many = StructureCache(40_000), StructureCache(40_000)
+    for uid, values in items.items():
+        one.add(("f", 1, uid), values)
+    many.add_many("f", 1, items)
+    assert many.size == one.size <= 40_000
+    assert list(many._entries.items()) == list(one._entries.items())
+
+
 def test_many_looked_up_at_once_in_order_and_refreshed() -> None:
     cache = StructureCache(3 * 400)
     for uid in (1, 2, 3):

@@ -102,24 +102,31 @@ class StructureCache:
     def add(self, key: Key, values: Values) -> None:
         """Keep ``values`` for the message, besides any items it already has kept."""
         with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self.size -= _cost(old)
-                values = old | values
-            cost = _cost(values)
-            if cost > self.max_bytes:
-                return
-            self._entries[key] = values
-            self.size += cost
-            while self.size > self.max_bytes:
-                _, dropped = self._entries.popitem(last=False)
-                self.size -= _cost(dropped)
+            self._add(key, values)
+
+    def _add(self, key: Key, values: Values) -> None:
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.size -= _cost(old)
+            values = old | values
+        cost = _cost(values)
+        if cost > self.max_bytes:
+            return
+        self._entries[key] = values
+        self.size += cost
+        while self.size > self.max_bytes:
+            _, dropped = self._entries.popitem(last=False)
+            self.size -= _cost(dropped)
 
     def add_many(self, folder_id: str, uidvalidity: int, items: dict[int, Values]) -> None:
         """:meth:`add` of each message's values in one folder, by UID: for a worker thread
-        (SORT and THREAD keep what they read of a whole folder)."""
-        for uid, values in items.items():
-            self.add((folder_id, uidvalidity, uid), values)
+        (SORT and THREAD keep what they read of a whole folder).  The lock is let go every
+        :data:`_SLICE` messages."""
+        pairs = list(items.items())
+        for i in range(0, len(pairs), _SLICE):
+            with self._lock:
+                for uid, values in pairs[i : i + _SLICE]:
+                    self._add((folder_id, uidvalidity, uid), values)
 
     def order(self, key: OrderKey, uids: Collection[int]) -> list[int] | None:
         """The kept order of ``uids``: that of a set holding them all, with the others left
