@@ -226,3 +226,27 @@ def test_within_older_and_younger(host: Host) -> None:
     assert c.cmd("e SEARCH OLDER 0").startswith(b"e BAD ")
     assert c.cmd("f SEARCH YOUNGER x").startswith(b"f BAD ")
     assert b" WITHIN" in c.cmd("g CAPABILITY")
+
+
+@pytest.mark.parametrize(
+    ("charset", "needle"),
+    [
+        ("ISO-8859-1", "grüße".encode("latin-1")),
+        ("windows-1252", "schöne".encode("cp1252")),
+        ("KOI8-R", "grüße".encode()),  # not KOI8-R text: it matches nothing
+        ("ISO-8859-15", "Grüße".encode("iso-8859-15")),
+    ],
+)
+def test_search_in_other_charsets(c: Client, charset: str, needle: bytes) -> None:
+    """Strings in any charset the platform decodes, as Dovecot takes them through iconv;
+    they are compared with the decoded message as UTF-8 strings are."""
+    answer = c.send(
+        b"a SEARCH CHARSET %s TEXT {%d+}\r\n%s\r\n" % (charset.encode(), len(needle), needle)
+    )
+    expected = b"* SEARCH\r\n" if charset == "KOI8-R" else b"* SEARCH 2\r\n"
+    assert answer == expected + b"a OK SEARCH completed\r\n"
+
+
+@pytest.mark.parametrize("charset", ["X-NOSUCH", "base64", "idna", "unicode_escape", "undefined"])
+def test_codecs_that_are_no_charsets_are_refused(c: Client, charset: str) -> None:
+    assert c.cmd(f"a SEARCH CHARSET {charset} TEXT x").startswith(b"a NO [BADCHARSET ")

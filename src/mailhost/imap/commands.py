@@ -8,6 +8,7 @@ the selected mailbox.
 from __future__ import annotations
 
 import calendar
+import codecs
 import datetime
 import re
 import time
@@ -522,10 +523,33 @@ def search_program(args: Args) -> tuple[SearchKey, str]:
 
 
 def _charset(args: Args) -> str:
-    name = args.astring().decode("ascii", errors="replace").upper()
-    if name not in ("UTF-8", "US-ASCII", "UTF8"):
-        raise BadCharset(name)
-    return "ascii" if name == "US-ASCII" else "utf-8"
+    """The charset of SEARCH, SORT and THREAD strings, as a Python codec name.
+
+    RFC 3501 asks for US-ASCII and UTF-8; like Dovecot (iconv), any other charset the
+    platform can decode is taken too (``ISO-8859-1``, ``windows-1252``, ``KOI8-R``,
+    ``Shift_JIS``...), for clients such as mutt that search in the user's locale.  Codecs
+    that are not charsets (``base64``, ``idna``, ``unicode_escape``...) are refused.
+    """
+    name = args.astring().decode("ascii", errors="replace")
+    upper = name.upper()
+    if upper in ("UTF-8", "UTF8"):
+        return "utf-8"
+    if upper == "US-ASCII":
+        return "ascii"
+    try:
+        codec = codecs.lookup(name).name
+        "x".encode(codec)  # a bytes-to-bytes codec (base64) is not a charset
+    except (LookupError, ValueError):
+        raise BadCharset(upper) from None
+    if codec in _NOT_CHARSETS:
+        raise BadCharset(upper)
+    return codec
+
+
+#: Text codecs of Python that are no charset a mail client means.
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined", "mbcs", "oem"}
+)
 
 
 def _search_keys(args: Args, charset: str) -> SearchKey:
