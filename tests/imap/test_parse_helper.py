@@ -261,3 +261,60 @@ def test_no_more_helpers_than_the_cores_left_to_the_host(monkeypatch: pytest.Mon
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)))
     assert parse_helper.helpers_wanted(0) == 0
     assert parse_helper.helpers_wanted(3) == 3
+
+
+THREADED = (
+    b"From: =?utf-8?q?J=C3=BCrgen?= <j%d@example.org>\r\nTo: x@example.org\r\n"
+    b"Subject: Re: topic %d\r\nMessage-ID: <m%d@example.org>\r\n"
+    b"References: <m%d@example.org>\r\nDate: Tue, 14 Nov 2023 22:%02d:20 +0000\r\n\r\nbody\r\n"
+)
+
+
+def _threaded(n: int) -> list[bytes]:
+    # every third message has no Date: the host threads it by its internal date
+    out = [THREADED % (k % 7, k % 5, k, max(k - 3, 0), k % 60) for k in range(n)]
+    return [m.replace(b"Date: ", b"X-Date: ") if k % 3 == 0 else m for k, m in enumerate(out)]
+
+
+def test_sort_and_thread_keys_built_by_a_helper_are_the_hosts(tmp_path: Path) -> None:
+    from mailhost.imap.sort import header_keys
+    from mailhost.imap.thread import read_thread_keys, to_cached
+
+    store = MaildirStore(tmp_path / "%u", fsync=False)
+    inbox = store.account("alice").folder("INBOX")
+    for data in _threaded(40):
+        inbox.append(data.replace(b"\r\n", b"\n") if len(data) % 2 else data)
+    uids = [m.uid for m in inbox.list_messages()]
+    files = inbox.message_files(uids)
+    keys = [b"DATE", b"SUBJECT", b"FROM", b"DISPLAYFROM"]
+    assert build(files, [b"SORT " + k for k in keys]) == header_keys(inbox, uids, keys)
+    built = build(files, [b"THREAD"])
+    infos = {m.uid: m for m in inbox.list_messages()}
+    here = {k.uid: to_cached(k) for k in read_thread_keys(inbox, list(enumerate(uids, 1)), infos)}
+    dated = [u for i, u in enumerate(uids) if i % 3]
+    assert sorted(built) == dated  # undated ones are left to the host
+    assert {u: v[b"THREAD"] for u, v in built.items()} == {u: here[u] for u in dated}
+
+
+def test_sort_and_thread_with_helpers_answer_as_without(
+    tmp_path: Path, helpers: ParseHelpers
+) -> None:
+    answers = []
+    for with_helpers in (False, True):
+        store = MaildirStore(tmp_path / str(with_helpers) / "%u", fsync=False)
+        host = Host(store=store, parse_helpers=helpers if with_helpers else None)
+        for data in _threaded(300):
+            host.deliver(data)
+        c = host.selected()
+        before = helpers.messages_built
+        answers.append(
+            [
+                c.cmd("S1 SORT (REVERSE DATE SUBJECT) UTF-8 ALL"),
+                c.cmd("S2 UID SORT (DISPLAYFROM) UTF-8 ALL"),
+                c.cmd("T1 THREAD REFERENCES UTF-8 ALL"),
+                c.cmd("T2 THREAD ORDEREDSUBJECT UTF-8 ALL"),
+            ]
+        )
+        assert (helpers.messages_built > before) is with_helpers
+    assert answers[0] == answers[1]
+    assert all(a.split(b"\r\n")[-2].endswith(b"completed") for a in answers[0])

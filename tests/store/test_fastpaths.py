@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from mailhost.store import crlf
 from mailhost.store.api import DELETED, FLAGGED, INBOX, SEEN, FlagMode, MessageInfo
 from mailhost.store.crlf import (
+    HEADER_CHUNK,
     crlf_size,
     crlf_size_fd,
     header_block,
@@ -30,7 +31,6 @@ from mailhost.store.maildir.filename import (
     listed_infos,
     natural_key,
 )
-from mailhost.store.maildir.folder import HEADER_CHUNK
 
 LF_MSG = b"From: x@example.org\nSubject: fast\n\nbody\n"
 

@@ -48,9 +48,10 @@ class IMAPConfig:
     #: turn on to save bandwidth: 1 (fastest, the default: the host compresses every
     #: response on its one reactor thread) to 9 (smallest); 0: not offered.
     compress_level: int = 1
-    #: Helper processes that build ENVELOPE and BODYSTRUCTURE beside the host's own
-    #: process, so that a client asking for those of many messages at once (a folder
-    #: opened for the first time) has them parsed on more than one core.  No more are
+    #: Helper processes that build ENVELOPE and BODYSTRUCTURE, and read SORT and THREAD
+    #: keys, beside the host's own process, so that a client asking for those of many
+    #: messages at once (a folder opened or sorted for the first time) has them parsed on
+    #: more than one core.  No more are
     #: started than the cores the host may run on, less one (none on one core, or when
     #: pinned to one), and none without a structure cache, through which their answers
     #: reach the sessions; 0: parse in the host's process only.

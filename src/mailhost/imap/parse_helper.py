@@ -1,4 +1,5 @@
-"""Helper processes that build ENVELOPE, BODYSTRUCTURE and BODY of message files.
+"""Helper processes that build ENVELOPE, BODYSTRUCTURE and BODY of message files, and
+read the keys SORT and THREAD compare from their headers.
 
 MIME parsing is the heaviest pure-Python work IMAP does: a client opening a big folder
 asks for the structure of hundreds of messages at once, and one Python process parses on
@@ -6,6 +7,8 @@ one core whatever its threads.  So a batch is shared out: the worker thread serv
 hands the later parts, as file names, to idle helper processes and builds the first part
 itself; while the reactor answers that part, another worker thread collects what the
 helpers built (FETCH puts it in the structure cache, where the batch's loop finds it).
+The first SORT or THREAD of a folder shares its header reading the same way, and waits
+for the helpers' parts before it orders the messages.
 The helpers read the files themselves, so only names go out and only the built items (a
 few hundred octets a message) come back.
 
@@ -35,8 +38,12 @@ from typing import Any, Protocol
 
 from mailhost.imap.bodystructure import bodystructure
 from mailhost.imap.envelope import envelope
-from mailhost.mime.structure import parse
-from mailhost.store.crlf import open_message, read_whole, to_crlf
+from mailhost.imap.sort import CACHE_PREFIX as SORT_PREFIX
+from mailhost.imap.sort import header_fields, sort_values
+from mailhost.imap.thread import CACHE_NAME as THREAD_ITEM
+from mailhost.imap.thread import FIELDS, keys_of, to_cached
+from mailhost.mime.structure import parse, some_fields
+from mailhost.store.crlf import open_message, read_header_fd, read_whole, to_crlf
 
 #: ``(uid, path, CRLF size or -1)`` of each message file a helper is to read.
 Files = list[tuple[int, str, int]]
@@ -70,6 +77,8 @@ def structure_item(name: bytes, part: Any, data: bytes) -> bytes:
 def build(files: Files, names: list[bytes]) -> Built:
     """The items ``names`` of each file; a file that cannot be read or built is left out
     (the host builds it itself and answers as its own read goes).  Blocking."""
+    if all(name.startswith(SORT_PREFIX) or name == THREAD_ITEM for name in names):
+        return build_header_keys(files, names)
     out: Built = {}
     for uid, path, vsize in files:
         try:
@@ -87,6 +96,38 @@ def build(files: Files, names: list[bytes]) -> Built:
         try:
             part = parse(data)
             out[uid] = {name: structure_item(name, part, data) for name in names}
+        except Exception:
+            continue
+    return out
+
+
+def build_header_keys(files: Files, names: list[bytes]) -> Built:
+    """SORT values (``SORT <key>`` items) or THREAD keys (the ``THREAD`` item) of each
+    file, as the structure cache keeps them, read from the header alone.  A message whose
+    Date cannot be read gets no THREAD item: the host threads it by its internal date."""
+    keys = [name[len(SORT_PREFIX) :] for name in names if name.startswith(SORT_PREFIX)]
+    fields = list(dict.fromkeys([*header_fields(keys), *(FIELDS if THREAD_ITEM in names else ())]))
+    out: Built = {}
+    for uid, path, _vsize in files:
+        try:
+            fd = open_message(path)
+        except OSError:
+            continue
+        try:
+            header = read_header_fd(fd)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        try:
+            first = some_fields(header, fields)
+            items = sort_values(first, keys) if keys else {}
+            if THREAD_ITEM in names:
+                thread_keys, dated = keys_of(0, uid, first)
+                if not dated:
+                    continue
+                items[THREAD_ITEM] = to_cached(thread_keys)
+            out[uid] = items
         except Exception:
             continue
     return out

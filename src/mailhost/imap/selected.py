@@ -10,6 +10,7 @@ first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mailhost import errors
@@ -44,11 +45,19 @@ from mailhost.imap.view import format_flags
 from mailhost.store.api import DELETED, ChangeKind, FlagMode, MessageInfo, uid_ranges
 
 if TYPE_CHECKING:
+    from mailhost.imap.parse_helper import ParseHelpers
     from mailhost.imap.protocol import IMAPSession
     from mailhost.store.api import Folder
 
 #: Messages one blocking SEARCH call examines.
 _SEARCH_BATCH = 500
+#: Messages whose SORT or THREAD keys one blocking call reads when parse helpers share
+#: them: each helper then gets a part big enough to be worth its trip.
+_SHARED_KEY_BATCH = 2048
+
+
+def _key_batch(s: IMAPSession) -> int:
+    return _SEARCH_BATCH if s.parse_helpers is None else _SHARED_KEY_BATCH
 
 
 @command("CHECK", SEL)
@@ -326,10 +335,13 @@ async def _sorted(
         kept, need = await s.run(
             _cached_sort_keys, cache, (folder_id, uidvalidity), [u for _, u in found], wanted
         )
-        for i in range(0, len(need), _SEARCH_BATCH):
-            batch = need[i : i + _SEARCH_BATCH]
+        helpers, size = s.parse_helpers, _key_batch(s)
+        for i in range(0, len(need), size):
+            batch = need[i : i + size]
             kept.update(
-                await s.run(_read_sort_keys, folder, batch, from_header, cache, view.uidvalidity)
+                await s.run(
+                    _read_sort_keys, folder, batch, from_header, cache, view.uidvalidity, helpers
+                )
             )
     pairs = await s.run(_sort_pairs, found, criteria, kept, infos, bool(from_header))
     if cache is not None:
@@ -355,9 +367,12 @@ def _read_sort_keys(
     keys: list[bytes],
     cache: StructureCache | None,
     uidvalidity: int,
+    helpers: ParseHelpers | None,
 ) -> dict[int, dict[bytes, bytes]]:
-    """:func:`header_keys`, kept in the structure cache too.  Blocking."""
-    got = header_keys(folder, uids, keys)
+    """:func:`header_keys`, shared with idle parse helpers and kept in the structure
+    cache.  Blocking."""
+    names = [CACHE_PREFIX + key for key in keys]
+    got = _shared(folder, uids, names, helpers, lambda part: header_keys(folder, part, keys))
     if cache is not None:
         cache.add_many(folder.folder_id, uidvalidity, got)
     return got
@@ -369,13 +384,55 @@ def _read_thread_keys(
     infos: dict[int, MessageInfo],
     cache: StructureCache | None,
     uidvalidity: int,
+    helpers: ParseHelpers | None,
 ) -> list[Keys]:
-    """:func:`read_thread_keys`, kept in the structure cache too.  Blocking."""
-    got = read_thread_keys(folder, found, infos)
+    """:func:`read_thread_keys`, shared with idle parse helpers and kept in the structure
+    cache.  Blocking."""
+    if helpers is None:
+        keys = read_thread_keys(folder, found, infos)
+        cached = {k.uid: {THREAD_CACHE_NAME: to_cached(k)} for k in keys}
+    else:
+        seq_of = {uid: seq for seq, uid in found}
+
+        def here(uids: list[int]) -> dict[int, dict[bytes, bytes]]:
+            part = [(seq_of[uid], uid) for uid in uids]
+            return {
+                k.uid: {THREAD_CACHE_NAME: to_cached(k)}
+                for k in read_thread_keys(folder, part, infos)
+            }
+
+        cached = _shared(folder, list(seq_of), [THREAD_CACHE_NAME], helpers, here)
+        keys = [from_cached(seq_of[u], u, v[THREAD_CACHE_NAME]) for u, v in cached.items()]
     if cache is not None:
-        cached = {k.uid: {THREAD_CACHE_NAME: to_cached(k)} for k in got}
         cache.add_many(folder.folder_id, uidvalidity, cached)
-    return got
+    return keys
+
+
+def _shared(
+    folder: Folder,
+    uids: list[int],
+    names: list[bytes],
+    helpers: ParseHelpers | None,
+    here: Callable[[list[int]], dict[int, dict[bytes, bytes]]],
+) -> dict[int, dict[bytes, bytes]]:
+    """The items ``names`` of ``uids``: parts handed to idle parse helpers, if any, and the
+    rest (with whatever a helper did not build) by ``here``.  Blocking."""
+    out: dict[int, dict[bytes, bytes]] = {}
+    rest = uids
+    while rest:
+        own, share = (rest, None) if helpers is None else helpers.share(folder, rest, names)
+        try:
+            out.update(here(own))
+        finally:
+            built = share.collect() if share is not None else {}
+        out.update(built)
+        handed = share.uids if share is not None else []
+        missed = [uid for uid in handed if uid not in built]
+        if missed:
+            out.update(here(missed))
+        done = {*own, *handed}
+        rest = [uid for uid in rest if uid not in done]
+    return out
 
 
 def _cached_sort_keys(
@@ -432,9 +489,10 @@ async def cmd_thread(s: IMAPSession, args: Args, uid: bool) -> bytes:
             s._send(b"* THREAD" + (b" " + body if body else b""))
             return b"THREAD completed"
     keys, need = await s.run(_cached_thread_keys, cache, (folder_id, uidvalidity), found)
-    for i in range(0, len(need), _SEARCH_BATCH):
-        batch = need[i : i + _SEARCH_BATCH]
-        keys += await s.run(_read_thread_keys, folder, batch, infos, cache, uidvalidity)
+    helpers, size = s.parse_helpers, _key_batch(s)
+    for i in range(0, len(need), size):
+        batch = need[i : i + size]
+        keys += await s.run(_read_thread_keys, folder, batch, infos, cache, uidvalidity, helpers)
     body = await s.run(_threads, algorithm, keys, uid)
     if cache is not None:
         cache.keep_answer(asked, digest, body)

@@ -184,35 +184,41 @@ def header_keys(
 ) -> dict[int, dict[bytes, bytes]]:
     """The header-derived sort values of ``keys`` (DATE, SUBJECT, FROM, TO, CC,
     DISPLAYFROM, DISPLAYTO) of each message, as the octets the structure cache keeps (gone
-    messages left out).  Blocking.
-
-    DATE is the sent date in seconds, or empty when the Date field cannot be read; the
-    others are the compared strings in UTF-8.
-    """
+    messages left out).  Blocking."""
     out: dict[int, dict[bytes, bytes]] = {}
-    names = list(dict.fromkeys(_FIELD.get(key, key.lower()) for key in keys))
+    names = header_fields(keys)
     for uid in uids:
         try:
-            first = some_fields(folder.read_header(uid), names)
+            header = folder.read_header(uid)
         except MessageGone:
             continue
-        values: dict[bytes, bytes] = {}
-        for key in keys:
-            if key == b"DATE":
-                sent = sent_date(first.get(b"date"))
-                value = b"" if sent is None else repr(sent).encode()
-            elif key == b"SUBJECT":
-                raw = first.get(b"subject")
-                value = (
-                    b"" if raw is None else _utf8(casemap(base_subject(decode_words(unfold(raw)))))
-                )
-            elif key in _FIELD:
-                value = _utf8(_display_name(first.get(_FIELD[key])))
-            else:
-                value = _utf8(_first_mailbox(first.get(key.lower())))
-            values[CACHE_PREFIX + key] = value
-        out[uid] = values
+        out[uid] = sort_values(some_fields(header, names), keys)
     return out
+
+
+def header_fields(keys: list[bytes]) -> list[bytes]:
+    """The header fields (lower-case names) that header sort keys read."""
+    return list(dict.fromkeys(_FIELD.get(key, key.lower()) for key in keys))
+
+
+def sort_values(first: dict[bytes, bytes], keys: list[bytes]) -> dict[bytes, bytes]:
+    """The cached sort values of header ``keys`` from a message's first field values (by
+    lower-case name): DATE as the sent date in seconds, or empty when the Date field cannot
+    be read; the others as the compared strings in UTF-8."""
+    values: dict[bytes, bytes] = {}
+    for key in keys:
+        if key == b"DATE":
+            sent = sent_date(first.get(b"date"))
+            value = b"" if sent is None else repr(sent).encode()
+        elif key == b"SUBJECT":
+            raw = first.get(b"subject")
+            value = b"" if raw is None else _utf8(casemap(base_subject(decode_words(unfold(raw)))))
+        elif key in _FIELD:
+            value = _utf8(_display_name(first.get(_FIELD[key])))
+        else:
+            value = _utf8(_first_mailbox(first.get(key.lower())))
+        values[CACHE_PREFIX + key] = value
+    return values
 
 
 #: Sort values kept in the structure cache are named ``SORT <key>``.

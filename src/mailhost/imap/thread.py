@@ -37,7 +37,7 @@ class Keys:
 
 
 #: The fields threading reads.
-_FIELDS = (b"date", b"subject", b"message-id", b"references", b"in-reply-to")
+FIELDS = (b"date", b"subject", b"message-id", b"references", b"in-reply-to")
 
 
 def read_thread_keys(
@@ -47,23 +47,31 @@ def read_thread_keys(
     out = []
     for seq, uid in found:
         try:
-            first = some_fields(folder.read_header(uid), _FIELDS)
+            first = some_fields(folder.read_header(uid), FIELDS)
         except MessageGone:
             continue
-        sent = sent_date(first.get(b"date"))
-        if sent is None:
+        k, dated = keys_of(seq, uid, first)
+        if not dated:
+            # RFC 5256: the internal date when the sent date cannot be determined
             info = infos.get(uid)
-            sent = info.internaldate if info is not None else 0.0
-        raw = first.get(b"subject")
-        subject, reply = (
-            base_subject_of(decode_words(unfold(raw))) if raw is not None else ("", False)
-        )
-        ids = _ids(first.get(b"message-id"))
-        refs = _ids(first.get(b"references"))
-        if not refs:
-            refs = _ids(first.get(b"in-reply-to"))[:1]
-        out.append(Keys(seq, uid, sent, casemap(subject), reply, ids[0] if ids else None, refs))
+            k.date = info.internaldate if info is not None else 0.0
+        out.append(k)
     return out
+
+
+def keys_of(seq: int, uid: int, first: dict[bytes, bytes]) -> tuple[Keys, bool]:
+    """:class:`Keys` from a message's first field values (of :data:`FIELDS`), and whether
+    its Date field could be read (if not, the date is 0 for the caller to replace)."""
+    sent = sent_date(first.get(b"date"))
+    raw = first.get(b"subject")
+    subject, reply = base_subject_of(decode_words(unfold(raw))) if raw is not None else ("", False)
+    ids = _ids(first.get(b"message-id"))
+    refs = _ids(first.get(b"references"))
+    if not refs:
+        refs = _ids(first.get(b"in-reply-to"))[:1]
+    date = 0.0 if sent is None else sent
+    keys = Keys(seq, uid, date, casemap(subject), reply, ids[0] if ids else None, refs)
+    return keys, sent is not None
 
 
 #: The name of a message's threading keys in the host's structure cache.

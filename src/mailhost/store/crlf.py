@@ -109,6 +109,25 @@ def read_fd(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
+#: :func:`read_header_fd` reads in steps of this size, and no more than the limit.
+HEADER_CHUNK = 16 * 1024
+HEADER_LIMIT = 1 << 20
+
+
+def read_header_fd(fd: int) -> bytes:
+    """The CRLF header block of the message file open at ``fd`` (LF or CRLF on disk),
+    through its empty line, read in steps and never past :data:`HEADER_LIMIT`."""
+    buf = b""
+    while len(buf) < HEADER_LIMIT:
+        more = os.read(fd, HEADER_CHUNK)
+        if not more:
+            break
+        buf += more
+        if header_end(buf):
+            break
+    return header_block(to_crlf(buf[:HEADER_LIMIT]))
+
+
 def header_end(raw: bytes) -> bool:
     """True once raw (LF or CRLF) message text holds the empty line ending its header."""
     return b"\n\n" in raw or b"\n\r\n" in raw or raw.startswith((b"\n", b"\r\n"))

@@ -20,9 +20,8 @@ from mailhost.store.api import (
 )
 from mailhost.store.crlf import (
     CRLFReader,
-    header_block,
-    header_end,
     open_message,
+    read_header_fd,
     read_whole,
     to_crlf,
 )
@@ -34,10 +33,6 @@ from mailhost.store.maildir.state import FolderState
 if TYPE_CHECKING:
     from mailhost.store.maildir.account import MaildirAccount
 
-
-#: read_header reads in steps of this size, and no more than the limit.
-HEADER_CHUNK = 16 * 1024
-HEADER_LIMIT = 1 << 20
 
 _CANONICAL = {f.lower(): f for f in SYSTEM_FLAGS}
 _NOT_IN_ATOM = frozenset('(){ %*"\\]')
@@ -200,17 +195,9 @@ class MaildirFolder:
     def read_header(self, uid: int) -> bytes:
         fd, _vsize = self._open_fd(uid)
         try:
-            buf = b""
-            while len(buf) < HEADER_LIMIT:
-                more = os.read(fd, HEADER_CHUNK)
-                if not more:
-                    break
-                buf += more
-                if header_end(buf):
-                    break
+            return read_header_fd(fd)
         finally:
             os.close(fd)
-        return header_block(to_crlf(buf[:HEADER_LIMIT]))
 
     def _check_writable(self) -> None:
         if self.read_only:
