@@ -142,8 +142,6 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
     try:
         key, _charset = grammar.search_program(args)
         key = with_saved(key, view.saved)
-        if save:
-            view.saved = []  # RFC 5182 §2.1: a SEARCH that fails saves the empty result
         by_modseq = "MODSEQ" in key_kinds(key)
         if by_modseq:
             s.enable_condstore()
@@ -161,7 +159,7 @@ async def cmd_search(s: IMAPSession, args: Args, uid: bool) -> bytes:
             numbers = [uids[i] for i in positions] if uid else [i + 1 for i in positions]
     except BaseException:
         if save:
-            view.saved = []
+            view.saved = []  # RFC 5182 §2.1: a command that fails saves the empty result
         raise
     _answer(s, b"SEARCH", returns, numbers, uid, by_modseq)
     return b"SEARCH completed"
@@ -302,12 +300,10 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
     try:
         criteria, key = grammar.sort_program(args)
         key = with_saved(key, view.saved)
-        if save:
-            view.saved = []  # (as SEARCH: saved empty should the command fail)
         numbers = await _sorted(s, criteria, key, uid)
     except BaseException:
         if save:
-            view.saved = []
+            view.saved = []  # RFC 5182 §2.1: a command that fails saves the empty result
         raise
     # (ESORT, RFC 5267 §3: RETURN answers in the sort order)
     _answer(s, b"SORT", returns, numbers, uid, "MODSEQ" in key_kinds(key), sort_order=True)
