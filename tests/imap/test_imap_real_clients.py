@@ -165,6 +165,30 @@ def test_imaplib_utf8_accept(server: Server) -> None:
     m.logout()
 
 
+def test_imaplib_display_sort_within_and_a_latin1_search(server: Server) -> None:
+    """SORT=DISPLAY (RFC 5957), WITHIN (RFC 5032) and SEARCH CHARSET ISO-8859-1, over a
+    socket with the standard library's client."""
+    inbox = server.store.account("alice").folder("INBOX")
+    now = time.time()
+    for sender, subject, age in [
+        ('"Zoe" <a@x.org>', "Gr=?utf-8?q?=C3=BC=C3=9F?=e", 7200),
+        ("b@x.org", "plain", 60),
+        ("Adam <z@x.org>", "other", 30),
+    ]:
+        data = f"From: {sender}\r\nSubject: {subject}\r\n\r\nx\r\n".encode()
+        inbox.append(data, (), now - age)
+    m = imaplib.IMAP4("127.0.0.1", server.port, timeout=10)
+    m.login("alice", "secret")
+    m.select("INBOX")
+    assert m.sort("(DISPLAYFROM)", "UTF-8", "ALL") == ("OK", [b"3 2 1"])
+    assert m.sort("(FROM)", "UTF-8", "ALL") == ("OK", [b"1 2 3"])
+    assert m.search(None, "YOUNGER", "3600") == ("OK", [b"2 3"])
+    assert m.search(None, "OLDER", "3600") == ("OK", [b"1"])
+    m.literal = "grüße".encode("latin-1")
+    assert m.search("ISO-8859-1", "SUBJECT") == ("OK", [b"1"])
+    assert m.logout()[0] == "BYE"
+
+
 def test_imapclient_folders_flags_search(server: Server) -> None:
     server.deliver(MULTIPART)
     server.deliver(b"Subject: plain\r\nFrom: carol@example.org\r\n\r\nnothing here\r\n")
