@@ -6,7 +6,7 @@ Kept apart from the commands so that SEARCH, SORT and THREAD answer and save ali
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from mailhost.imap import commands as grammar
 from mailhost.imap import wire
@@ -19,15 +19,14 @@ def esearch(
     numbers: list[int],
     uid: bool,
     modseq_of: Callable[[int], int] | None,
-    sort_order: bool = False,
 ) -> bytes | None:
     """The ESEARCH response for ``numbers``: what ``returns`` asks for, MIN, MAX and ALL
     left out when nothing was found, COUNT always; None for ``RETURN (SAVE)`` alone,
     which answers nothing (RFC 5182 §2.1).
 
-    ``numbers`` are ascending for SEARCH.  For SORT (``sort_order``) they are in the sort
-    order, and RFC 5267 §3.2 makes MIN and MAX the first and last of that order and ALL a
-    set in that order, with only ascending runs joined (``5:7,3,1``), as Dovecot writes it.
+    ``numbers`` are ascending for SEARCH.  For SORT they are in the sort order, and RFC
+    5267 §3.2 makes MIN and MAX the first and last of that order and ALL a set in that
+    order, with only ascending runs joined (``5:7,3,1``), as Dovecot writes it.
     """
     if returns == (b"SAVE",):
         return None
@@ -40,8 +39,7 @@ def esearch(
         if b"MAX" in returns:
             items.append(b"MAX %d" % numbers[-1])
         if b"ALL" in returns:
-            ranges = runs(numbers) if sort_order else uid_ranges(numbers)
-            items.append(b"ALL " + ranges.encode())
+            items.append(b"ALL " + uid_ranges(numbers).encode())
     if b"COUNT" in returns:
         items.append(b"COUNT %d" % len(numbers))
     if modseq_of is not None and numbers:
@@ -55,22 +53,6 @@ def esearch(
         if returned:
             items.append(b"MODSEQ %d" % max(map(modseq_of, returned)))
     return b" ".join(items)
-
-
-def runs(numbers: Iterable[int]) -> str:
-    """A sequence set of ``numbers`` in their own order: ascending runs joined with ``:``."""
-    parts: list[str] = []
-    lo = hi = -1
-    for n in numbers:
-        if n == hi + 1 and hi >= 0:
-            hi = n
-            continue
-        if hi >= 0:
-            parts.append(str(lo) if lo == hi else f"{lo}:{hi}")
-        lo = hi = n
-    if hi >= 0:
-        parts.append(str(lo) if lo == hi else f"{lo}:{hi}")
-    return ",".join(parts)
 
 
 def to_save(returns: tuple[bytes, ...], uids: list[int]) -> list[int]:

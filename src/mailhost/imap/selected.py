@@ -19,7 +19,7 @@ from mailhost.imap.args import Args, ParseError
 from mailhost.imap.dispatch import SEL, command
 from mailhost.imap.fetch import run_fetch
 from mailhost.imap.responses import No, to_no
-from mailhost.imap.results import esearch, runs, to_save, with_saved
+from mailhost.imap.results import esearch, to_save, with_saved
 from mailhost.imap.search import (
     Candidate,
     cheap_matches,
@@ -172,7 +172,6 @@ def _answer(
     numbers: list[int],
     uid: bool,
     by_modseq: bool,
-    sort_order: bool = False,
 ) -> None:
     """Send what SEARCH or SORT (``verb``) found: the plain response, or ESEARCH for
     ``RETURN`` (saving the result for ``$`` if asked); with a MODSEQ key, the highest
@@ -183,7 +182,7 @@ def _answer(
     if returns is not None:
         if b"SAVE" in returns:
             view.saved = to_save(returns, numbers if uid else [view.uids[n - 1] for n in numbers])
-        line = esearch(s.current_tag, returns, numbers, uid, modseq_of, sort_order)
+        line = esearch(s.current_tag, returns, numbers, uid, modseq_of)
         if line is not None:
             s._send(line)
         return
@@ -306,7 +305,7 @@ async def cmd_sort(s: IMAPSession, args: Args, uid: bool) -> bytes:
             view.saved = []  # RFC 5182 §2.1: a command that fails saves the empty result
         raise
     # (ESORT, RFC 5267 §3: RETURN answers in the sort order)
-    _answer(s, b"SORT", returns, numbers, uid, "MODSEQ" in key_kinds(key), sort_order=True)
+    _answer(s, b"SORT", returns, numbers, uid, "MODSEQ" in key_kinds(key))
     return b"SORT completed"
 
 
@@ -679,7 +678,7 @@ async def _copy(s: IMAPSession, args: Args, uid: bool, move: bool) -> bytes:
         code = b"[COPYUID %d %s %s] " % (
             dest.uidvalidity,
             uid_ranges([a for a, _ in pairs]).encode(),
-            runs(b for _, b in pairs).encode(),
+            uid_ranges([b for _, b in pairs]).encode(),
         )
     if move:
         if code:

@@ -337,7 +337,8 @@ class Store(Protocol):
 
 
 def uid_ranges(uids: Sequence[int]) -> str:
-    """Compact ``1:3,7`` form of sorted UIDs (RFC 4315 ``uid-set``)."""
+    """Compact ``1:3,7`` form of UIDs (RFC 4315 ``uid-set``): ascending runs joined, in the
+    order given (COPYUID's target set and ESORT's ALL keep theirs)."""
     parts: list[str] = []
     start = prev = None
     for uid in uids:
